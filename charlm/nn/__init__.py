@@ -1,0 +1,1 @@
+"""Layers as pure functions: forward returns a cache, backward sits beside it."""

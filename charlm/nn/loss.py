@@ -1,0 +1,35 @@
+"""Fused, numerically stable softmax cross-entropy over a flat batch of positions.
+
+Letters: M positions (T·N, time-major), V vocabulary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray
+                          ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Mean negative log-likelihood in nats per position.
+
+    logits: (M, V), overwritten with the softmax probabilities (it is the cache).
+    targets: (M,) integer ids.
+    Returns (mean loss, per-position nll (M,), probs (M, V)).
+    """
+    M = logits.shape[0]
+    rows = np.arange(M)
+    logits -= logits.max(axis=1, keepdims=True)         # (M, V) max is 0: exp cannot overflow
+    picked = logits[rows, targets]                      # (M,)
+    np.exp(logits, out=logits)                          # (M, V) unnormalised
+    total = logits.sum(axis=1)                          # (M,)
+    nll = np.log(total) - picked                        # (M,) log Σ e^z − z_target
+    logits /= total[:, None]                            # (M, V) probabilities
+    return float(nll.mean(dtype=np.float64)), nll, logits
+
+
+def softmax_cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """d(mean nll)/d logits = (softmax − onehot) / M, written over `probs` (M, V)."""
+    M = probs.shape[0]
+    probs[np.arange(M), targets] -= 1.0
+    probs *= 1.0 / M
+    return probs
