@@ -1,0 +1,112 @@
+"""Optimizers (Adam, RMSprop, SGD with momentum), global-norm clipping, LR schedules.
+
+Optimizer state is plain data — {"step": int, "slots": {slot: {param name: array}}} —
+so it pickles into a checkpoint and resumes exactly. Updates happen in place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from charlm.errors import UsageError
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"              # adam | rmsprop | sgd
+    lr: float = 2e-3                # peak learning rate
+    beta1: float = 0.9              # adam: first-moment decay
+    beta2: float = 0.999            # adam: second-moment decay
+    alpha: float = 0.99             # rmsprop: squared-gradient decay
+    momentum: float = 0.9           # sgd: heavy-ball momentum
+    eps: float = 1e-8               # adam / rmsprop: denominator guard
+    clip: float = 5.0               # global gradient-norm limit; 0 disables
+    schedule: str = "constant"      # constant | cosine (warm-up, then cosine to the end)
+    warmup_steps: int = 0           # linear warm-up length (cosine schedule)
+    min_lr_ratio: float = 0.1       # cosine ends at lr · min_lr_ratio
+
+    def __post_init__(self):
+        if self.name not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"learning rate must be a positive number, got {self.lr}")
+        if not (self.clip >= 0 and math.isfinite(self.clip)):
+            raise UsageError(f"--clip must be ≥ 0 (0 disables), got {self.clip}")
+        if self.warmup_steps < 0:
+            raise UsageError(f"--warmup-steps must be ≥ 0, got {self.warmup_steps}")
+
+
+_SLOTS = {"adam": ("m", "v"), "rmsprop": ("v",), "sgd": ("m",)}
+
+
+def init_state(cfg: OptimConfig, params: dict[str, np.ndarray]) -> dict:
+    """Zeroed moments for every parameter, under the parameter names."""
+    return {"step": 0, "slots": {slot: {k: np.zeros_like(p) for k, p in params.items()}
+                                 for slot in _SLOTS[cfg.name]}}
+
+
+def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Scale all gradients together so their global L2 norm is at most max_norm
+    (0 disables). Returns the norm before clipping (inf/nan if the grads are)."""
+    norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads.values()))
+    if max_norm > 0 and norm > max_norm:
+        scale = max_norm / (norm + 1e-6)
+        for g in grads.values():
+            g *= scale
+    return norm
+
+
+def learning_rate(cfg: OptimConfig, progress: float, step: int) -> float:
+    """LR at `step` (0-based). `progress` in [0, 1] is how far the run is toward its end
+    (steps or wall-clock, whichever budget binds); cosine decays over it after warm-up."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    p = min(max(progress, 0.0), 1.0)
+    low = cfg.lr * cfg.min_lr_ratio
+    return low + 0.5 * (cfg.lr - low) * (1.0 + math.cos(math.pi * p))
+
+
+def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: dict,
+           cfg: OptimConfig, lr: float) -> None:
+    """One optimizer step, in place on params and state."""
+    state["step"] += 1
+    t = state["step"]
+    slots = state["slots"]
+    if cfg.name == "adam":
+        c1 = 1.0 - cfg.beta1 ** t
+        c2 = 1.0 - cfg.beta2 ** t
+        step_size = lr * math.sqrt(c2) / c1
+        eps = cfg.eps * math.sqrt(c2)  # ε applied to the bias-corrected v, as torch.optim.Adam
+    for name, p in params.items():
+        g = grads[name]
+        if cfg.name == "adam":
+            m, v = slots["m"][name], slots["v"][name]
+            m *= cfg.beta1
+            m += (1.0 - cfg.beta1) * g                  # m = β1 m + (1 − β1) g
+            v *= cfg.beta2
+            v += (1.0 - cfg.beta2) * (g * g)            # v = β2 v + (1 − β2) g²
+            denom = np.sqrt(v)
+            denom += eps
+            p -= step_size * (m / denom)
+        elif cfg.name == "rmsprop":
+            v = slots["v"][name]
+            v *= cfg.alpha
+            v += (1.0 - cfg.alpha) * (g * g)
+            denom = np.sqrt(v)
+            denom += cfg.eps
+            p -= lr * (g / denom)
+        else:
+            m = slots["m"][name]
+            m *= cfg.momentum
+            m += g
+            p -= lr * m
