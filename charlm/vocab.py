@@ -1,0 +1,52 @@
+"""The character vocabulary: sorted code points (a deterministic order) with their counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from charlm.errors import CharlmError
+
+
+@dataclass(frozen=True)
+class Vocab:
+    chars: str                # every distinct character, sorted by code point; id = position
+    counts: list[int]         # occurrences of each character in the corpus
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    @property
+    def id_dtype(self) -> type:
+        """Smallest unsigned integer dtype that holds every id."""
+        V = len(self.chars)
+        return np.uint8 if V <= 256 else np.uint16 if V <= 65536 else np.uint32
+
+    def index(self) -> dict[str, int]:
+        return {ch: i for i, ch in enumerate(self.chars)}
+
+    def encode(self, text: str) -> np.ndarray:
+        """Short text (a prime) -> ids (n,); unknown characters are an error naming them."""
+        index = self.index()
+        unknown = sorted({ch for ch in text if ch not in index})
+        if unknown:
+            shown = ", ".join(repr(ch) for ch in unknown[:10]) + (" …" if len(unknown) > 10 else "")
+            raise CharlmError(f"{len(unknown)} character(s) not in the model's vocabulary: {shown}")
+        return np.array([index[ch] for ch in text], dtype=np.intp)
+
+    def decode(self, ids) -> str:
+        return "".join(self.chars[i] for i in ids)
+
+    def to_dict(self) -> dict:
+        return {"chars": self.chars, "counts": list(self.counts)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Vocab:
+        return cls(d["chars"], list(d["counts"]))
+
+    def preview(self, limit: int = 60) -> str:
+        """Printable preview of the vocabulary, control characters escaped."""
+        shown = "".join(ch if ch.isprintable() and ch != " " else repr(ch)[1:-1] or "␠"
+                        for ch in self.chars[:limit])
+        return shown + ("…" if len(self.chars) > limit else "")
