@@ -1,0 +1,87 @@
+"""Text generation: temperature softmax (0 = greedy), top-k and top-p filtering, priming.
+
+Letters: N streams sampled together, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from charlm import model
+from charlm.errors import UsageError
+from charlm.model import ModelConfig
+from charlm.vocab import Vocab
+
+
+def check_options(temperature: float, top_k: int, top_p: float, length: int, num_samples: int = 1) -> None:
+    """Reject nonsense before any work: every message is a one-liner for the CLI."""
+    if not (temperature >= 0 and math.isfinite(temperature)):
+        raise UsageError(f"--temperature must be a finite number ≥ 0 (0 = greedy), got {temperature}")
+    if not (0 < top_p <= 1):
+        raise UsageError(f"--top-p must be in (0, 1], got {top_p}")
+    if top_k < 0:
+        raise UsageError(f"--top-k must be ≥ 1 (or 0 for no limit), got {top_k}")
+    if length < 1:
+        raise UsageError(f"--length must be ≥ 1, got {length}")
+    if num_samples < 1:
+        raise UsageError(f"--num-samples must be ≥ 1, got {num_samples}")
+
+
+def next_ids(logits: np.ndarray, rng: np.random.Generator, temperature: float,
+             top_k: int = 0, top_p: float = 1.0) -> np.ndarray:
+    """logits (N, V) -> one id per stream (N,)."""
+    if temperature == 0:
+        return logits.argmax(axis=1)                                   # (N,) greedy
+    z = logits.astype(np.float64) / temperature                        # (N, V)
+    if 0 < top_k < z.shape[1]:
+        kth = np.partition(z, -top_k, axis=1)[:, -top_k][:, None]       # (N, 1)
+        z = np.where(z < kth, -np.inf, z)
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)                                  # (N, V)
+    if top_p < 1.0:
+        order = np.argsort(-p, axis=1)                                 # (N, V) most likely first
+        sorted_p = np.take_along_axis(p, order, axis=1)
+        before = np.cumsum(sorted_p, axis=1) - sorted_p                # mass strictly before each
+        drop = np.zeros_like(p, dtype=bool)
+        np.put_along_axis(drop, order, before >= top_p, axis=1)       # keep the smallest set reaching p
+        p[drop] = 0.0
+        p /= p.sum(axis=1, keepdims=True)
+    u = rng.random((p.shape[0], 1))                                    # (N, 1)
+    ids = (np.cumsum(p, axis=1) < u).sum(axis=1)                       # (N,) inverse CDF
+    return np.minimum(ids, p.shape[1] - 1)
+
+
+def generate(params: dict, cfg: ModelConfig, vocab: Vocab, *, length: int, prime: str = "",
+             temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1,
+             rng: np.random.Generator) -> Iterator[list[str]]:
+    """Yield the text of N streams piece by piece: first the prime, then one character per step.
+
+    The state is warmed up on the prime in one chunk. With no prime the model starts
+    from a newline if the vocabulary has one (not printed), else from a character
+    drawn by corpus frequency (printed).
+    """
+    check_options(temperature, top_k, top_p, length, num_samples)
+    N = num_samples
+    dtype = params["decoder.bias"].dtype
+    state = model.init_state(cfg, N, dtype)
+    if prime:
+        ids = vocab.encode(prime)
+        yield [prime] * N
+    elif "\n" in vocab.chars:
+        ids = np.array([vocab.chars.index("\n")])
+    else:
+        counts = np.asarray(vocab.counts, dtype=np.float64)
+        ids = np.array([rng.choice(len(vocab), p=counts / counts.sum())])
+        yield [vocab.chars[ids[0]]] * N
+    if len(ids) > 1:
+        warm = np.broadcast_to(ids[:-1], (N, len(ids) - 1))             # (N, P-1)
+        _, _, state, _ = model.forward(params, cfg, warm, None, state)
+    current = np.full(N, ids[-1])                                       # (N,)
+    for _ in range(length):
+        logits, state = model.step(params, cfg, current, state)          # (N, V)
+        current = next_ids(logits, rng, temperature, top_k, top_p)
+        yield [vocab.chars[i] for i in current]
