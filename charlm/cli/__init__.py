@@ -1,0 +1,87 @@
+"""The command line: a thin top floor over the library (the only place that imports typer).
+
+`main` runs the Typer app without click's standalone mode so that every
+failure ends the same way: one red line on stderr and exit 1 for errors, 2 for
+bad usage, 130 for Ctrl-C. Generated text goes to stdout, everything else to stderr.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import typer
+
+from charlm import __version__
+from charlm.cli import corpus_cmd, train_cmd, use_cmds
+from charlm.cli.common import fail
+from charlm.errors import CharlmError
+
+app = typer.Typer(
+    name="charlm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    help="Character-level language models (RNN, LSTM, GRU) in numpy: train, sample, evaluate.")
+
+
+def _version(value: bool):
+    if value:
+        print(f"charlm {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")):
+    """Character-level language models (RNN, LSTM, GRU) in numpy: train, sample, evaluate."""
+
+
+def _guard(command):
+    """A CharlmError inside a command becomes the one-line message and its exit code,
+    whether the app runs as the real executable or under Typer's CliRunner."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except CharlmError as e:
+            fail(str(e), e.exit_code)
+    return run
+
+
+app.command("train")(_guard(train_cmd.train))
+app.command("sample")(_guard(use_cmds.sample))
+app.command("info")(_guard(use_cmds.info))
+app.command("export")(_guard(use_cmds.export))
+eval_app = typer.Typer(no_args_is_help=True, help="Evaluate a model (perplexity, …).")
+eval_app.command("perplexity")(_guard(use_cmds.perplexity))
+app.add_typer(eval_app, name="eval")
+corpus_app = typer.Typer(no_args_is_help=True, help="List and build the corpora charlm knows.")
+corpus_app.command("list")(_guard(corpus_cmd.list_corpora))
+corpus_app.command("get")(_guard(corpus_cmd.get))
+app.add_typer(corpus_app, name="corpus")
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="charlm", standalone_mode=False)
+    except CharlmError as e:
+        fail(str(e), e.exit_code)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except BrokenPipeError:  # `charlm sample | head`: the reader left; not an error
+        sys.stderr.close()
+        code = 0
+    except Exception as e:  # click's exceptions (typer vendors click, so matched by interface)
+        kind = type(e).__name__
+        if kind == "NoArgsIsHelpError":
+            ctx = getattr(e, "ctx", None)
+            print(ctx.get_help() if ctx else e.format_message(), file=sys.stderr)
+            code = 2
+        elif kind == "Abort":
+            fail("interrupted", 130)
+        elif callable(getattr(e, "format_message", None)) and isinstance(getattr(e, "exit_code", None), int):
+            ctx = getattr(e, "ctx", None)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and e.exit_code == 2 else ""
+            fail(f"{e.format_message()}{hint}", e.exit_code)
+        else:
+            raise
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,241 @@
+"""`charlm train`: options → configs → `charlm.train.run`, events → progress bar and log lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from charlm import checkpoint
+from charlm import corpus as corpus_mod
+from charlm import train as train_mod
+from charlm.cli.common import LATEST, RUNS, err
+from charlm.cli.corpus_cmd import default_corpus
+from charlm.errors import CharlmError, UsageError
+from charlm.model import ModelConfig
+from charlm.optim import OptimConfig
+from charlm.train import TrainConfig
+
+M, O, T = ModelConfig(vocab_size=1), OptimConfig(), TrainConfig()
+
+
+class Cell(str, Enum):
+    lstm = "lstm"
+    gru = "gru"
+    rnn = "rnn"
+
+
+class Optimizer(str, Enum):
+    adam = "adam"
+    rmsprop = "rmsprop"
+    sgd = "sgd"
+
+
+class Schedule(str, Enum):
+    constant = "constant"
+    cosine = "cosine"
+
+
+def _opt(flag: str, help: str, default, **kw):
+    return typer.Option(flag, help=f"{help} [default: {default}]", show_default=False, **kw)
+
+
+ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
+
+
+def train(
+    corpus: Annotated[Path | None, typer.Argument(
+        help="UTF-8 text file to learn from [default: corpora/shakespeare.txt, else the offline python corpus]",
+        show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory [default: runs/<corpus name>]",
+                                                 show_default=False)] = None,
+    cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
+    layers: Annotated[int | None, _opt("--layers", "Stacked recurrent layers", M.layers, min=1)] = None,
+    hidden: Annotated[int | None, _opt("--hidden", "Hidden units per layer", M.hidden, min=1)] = None,
+    embedding_dim: Annotated[int | None, _opt("--embedding-dim", "Embedding width (0 = one-hot input)",
+                                                 M.embedding_dim, min=0)] = None,
+    dropout: Annotated[float | None, _opt("--dropout", "Dropout between layers and before the decoder",
+                                             M.dropout, min=0.0, max=0.95)] = None,
+    tie_weights: Annotated[bool | None, _opt("--tie-weights/--no-tie-weights",
+                                                "Share the decoder with the embedding (needs E == H)",
+                                                M.tie_weights)] = None,
+    seq_len: Annotated[int | None, _opt("--seq-len", "BPTT window length T", T.seq_len, min=1)] = None,
+    batch_size: Annotated[int | None, _opt("--batch-size", "Parallel lanes B", T.batch_size, min=1)] = None,
+    optimizer: Annotated[Optimizer | None, _opt("--optimizer", "Optimizer", O.name)] = None,
+    lr: Annotated[float | None, _opt("--lr", "Peak learning rate", O.lr)] = None,
+    clip: Annotated[float | None, _opt("--clip", "Global gradient-norm clip (0 disables)", O.clip)] = None,
+    schedule: Annotated[Schedule | None, _opt("--schedule", "LR schedule: constant, or warm-up then "
+                                                 "cosine to the end of the run", O.schedule)] = None,
+    warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", O.warmup_steps,
+                                                min=0)] = None,
+    max_steps: Annotated[int | None, _opt("--max-steps", "Stop after N steps in total (0 = no limit)",
+                                             T.max_steps, min=0)] = None,
+    epochs: Annotated[float | None, _opt("--epochs", "Stop after K passes in total (0 = no limit)",
+                                            T.epochs, min=0.0)] = None,
+    time_budget: Annotated[float | None, _opt("--time-budget", "Stop after S seconds of training in total "
+                                                 "(0 = no limit)", T.time_budget, min=0.0)] = None,
+    val_fraction: Annotated[float | None, _opt("--val-fraction", "Held-out tail for validation",
+                                                  T.val_fraction, min=0.0, max=0.9)] = None,
+    eval_every: Annotated[int | None, _opt("--eval-every", "Validate and checkpoint every K steps",
+                                              T.eval_every, min=1)] = None,
+    val_max_chars: Annotated[int | None, _opt("--val-max-chars", "Score at most this many validation "
+                                                 "chars per evaluation (0 = all)", T.val_max_chars, min=0)] = None,
+    seed: Annotated[int | None, _opt("--seed", "Random seed (same seed, same run)", T.seed)] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
+                                                   "checkpoint", show_default=False)] = None,
+    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
+):
+    """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
+    given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
+    model_kw = {k: given[k] for k in ARCH if k in given}
+    optim_kw = {k: given[k] for k in ("lr", "clip", "schedule", "warmup_steps") if k in given}
+    if "optimizer" in given:
+        optim_kw["name"] = given["optimizer"]
+    train_kw = {k: given[k] for k in ("seq_len", "batch_size", "max_steps", "epochs", "time_budget",
+                                      "val_fraction", "eval_every", "val_max_chars", "seed") if k in given}
+    if resume is not None:
+        ckpt = checkpoint.load(resume, prefer="last.pkl")
+        run_dir = Path(ckpt["path"]).parent
+        mcfg = checkpoint.build_config(ModelConfig, ckpt["model_config"])
+        changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
+        if changed:
+            raise UsageError(f"--{changed[0].replace('_', '-')} cannot change when resuming: the architecture "
+                             "comes from the checkpoint")
+        ocfg, tcfg = train_mod.configs_from_checkpoint(ckpt)
+        ocfg, tcfg = dataclasses.replace(ocfg, **optim_kw), dataclasses.replace(tcfg, **train_kw)
+        text_path = corpus or Path(ckpt["corpus"]["path"])
+        data = corpus_mod.load(text_path, run_dir, ckpt["corpus"].get("encoding", encoding))
+        if data.vocab.to_dict()["chars"] != ckpt["vocab"]["chars"] or \
+                data.fingerprint.get("sha256") != ckpt["corpus"]["fingerprint"].get("sha256"):
+            raise CharlmError(f"{text_path} is not the text this run was trained on (it changed since the "
+                              "checkpoint); resuming would not continue the same run")
+    else:
+        ckpt = None
+        text_path = corpus or default_corpus(lambda msg: err.print(msg))
+        run_dir = out or _fresh_run_dir(text_path)
+        if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
+            raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
+        _check_writable(run_dir)
+        data = corpus_mod.load(text_path, run_dir, encoding)
+        ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
+        if not (tcfg.max_steps or tcfg.epochs or tcfg.time_budget):
+            tcfg = dataclasses.replace(tcfg, epochs=10)
+        mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
+    _link_latest(run_dir)
+    _train_loop(data, run_dir, mcfg, ocfg, tcfg, ckpt)
+
+
+def _fresh_run_dir(text_path: Path) -> Path:
+    base = RUNS / (text_path.stem or "run")
+    candidate, k = base, 1
+    while (candidate / "last.pkl").exists() or (candidate / "best.pkl").exists():
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def _check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CharlmError(f"cannot write to the run directory {run_dir}: {e.strerror or e}") from None
+
+
+def _link_latest(run_dir: Path) -> None:
+    """runs/latest -> the run directory, replaced atomically (best effort)."""
+    try:
+        RUNS.mkdir(exist_ok=True)
+        tmp = RUNS / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(os.path.relpath(run_dir.resolve(), RUNS.resolve()))
+        os.replace(tmp, LATEST)
+    except OSError:
+        pass
+
+
+def _describe(mcfg: ModelConfig) -> str:
+    inp = f"embedding {mcfg.embedding_dim}" if mcfg.embedding_dim else "one-hot"
+    extra = (f", dropout {mcfg.dropout:g}" if mcfg.dropout else "") + (", tied" if mcfg.tie_weights else "")
+    return f"{mcfg.cell} {mcfg.layers}×{mcfg.hidden}, {inp} input{extra}"
+
+
+def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
+    stop = {"requested": False}
+
+    def on_sigint(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        tqdm.write("charlm: Ctrl-C — finishing this step and saving last.pkl (Ctrl-C again to abort)",
+                   file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    tty = sys.stderr.isatty()
+    val = None
+    try:
+        for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"]):
+            kind = ev["event"]
+            if kind == "note":
+                err.print(f"charlm: {ev['text']}")
+            elif kind == "start":
+                verb = "resuming" if ckpt else "training"
+                err.print(f"charlm: {verb} {_describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
+                          f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
+                          f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
+                          f"({ocfg.schedule}) → {run_dir}")
+                bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
+                           bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", desc="train")
+            elif kind == "step":
+                bar.n = min(int(1000 * ev["fraction"]), 1000)
+                bar.set_postfix_str(f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
+                                    f"val {'-' if val is None else f'{val:.3f}'} "
+                                    f"{ev['chars_per_sec'] / 1000:.1f}k chars/s", refresh=False)
+                bar.update(0)
+            elif kind == "eval":
+                val = ev["val_loss"]
+                if val is not None:
+                    mark = " (best, saved best.pkl)" if ev["improved"] else ""
+                    line = (f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char"
+                            f"{mark}")
+                    tqdm.write(line, file=sys.stderr) if tty else err.print(line)
+            elif kind == "sample":
+                tqdm.write(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---", file=sys.stderr)
+            elif kind == train_mod.DIVERGED:
+                if bar:
+                    bar.close()
+                raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped "
+                                  f"without saving, {run_dir}/last.pkl holds the last good checkpoint if "
+                                  f"one was saved — try a lower --lr (now {ocfg.lr:g}, e.g. --lr {ocfg.lr / 3:.2g})")
+            elif kind == "done":
+                if bar:
+                    bar.close()
+                _summary(ev, run_dir)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar:
+            bar.close()
+
+
+def _summary(ev: dict, run_dir: Path) -> None:
+    if ev["reason"] == "interrupted":
+        err.print(f"charlm: interrupted at step {ev['step']}; saved {run_dir}/last.pkl. Resume with:\n"
+                  f"  charlm train --resume {run_dir}")
+        raise SystemExit(130)
+    best = ev["best"]
+    score = (f"best val {best:.4f} nats/char ({best / math.log(2):.3f} bits/char, "
+             f"perplexity {math.exp(best):.2f})" if best is not None else "no validation split")
+    err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
+              f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
+              f"  next: charlm sample --model {run_dir}   |   charlm eval perplexity --model {run_dir}")

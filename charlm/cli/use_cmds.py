@@ -1,0 +1,196 @@
+"""Commands that use a trained model: sample, eval perplexity, info, export."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from tqdm import tqdm
+
+from charlm import __version__, checkpoint
+from charlm import corpus as corpus_mod
+from charlm import export as export_mod
+from charlm.cli.common import err, model_path
+from charlm.errors import CharlmError
+from charlm.evaluate import Score, score_ids
+from charlm.sample import check_options, generate
+
+ModelOpt = Annotated[Path | None, typer.Option(
+    "--model", "-m", help="Checkpoint or run directory [default: runs/latest]", show_default=False)]
+
+
+def sample(
+    model: ModelOpt = None,
+    temperature: Annotated[float, typer.Option("--temperature", "-t", help="Softmax temperature; 0 = greedy")] = 0.8,
+    length: Annotated[int, typer.Option("--length", "-n", help="Characters to generate per sample")] = 500,
+    prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed first)")] = "",
+    top_k: Annotated[int, typer.Option("--top-k", help="Sample only from the K likeliest (0 = all)")] = 0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus: smallest set with this much mass")] = 1.0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [default: random]",
+                                                show_default=False)] = None,
+    num_samples: Annotated[int, typer.Option("--num-samples", help="Independent samples, generated together")] = 1,
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model "
+                                               "never saw (they are listed) instead of failing")] = False,
+):
+    """Generate text; it streams to stdout, everything else goes to stderr."""
+    check_options(temperature, top_k, top_p, length, num_samples)
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    unknown = sorted({ch for ch in prime if ch not in vocab.index()})
+    if unknown and skip_unknown:
+        err.print(f"charlm: skipping prime characters the model never saw: {', '.join(map(repr, unknown))}")
+        prime = "".join(ch for ch in prime if ch not in unknown)
+    elif unknown:
+        shown = ", ".join(map(repr, unknown[:10])) + (" …" if len(unknown) > 10 else "")
+        raise CharlmError(f"--prime has {len(unknown)} character(s) the model never saw: {shown} "
+                          "(use --skip-unknown to drop them)")
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy % (2**32))
+        err.print(f"charlm: --seed {seed}")
+    rng = np.random.default_rng(seed)
+    pieces = generate(params, cfg, vocab, length=length, prime=prime, temperature=temperature, top_k=top_k,
+                      top_p=top_p, num_samples=num_samples, rng=rng)
+    out = sys.stdout
+    if num_samples == 1:
+        for piece in pieces:
+            out.write(piece[0])
+            out.flush()
+        out.write("\n")
+    else:  # streams are generated together; each is printed whole once done
+        texts = ["" for _ in range(num_samples)]
+        for piece in pieces:
+            texts = [t + p for t, p in zip(texts, piece, strict=True)]
+        for i, text in enumerate(texts):
+            out.write(f"=== sample {i + 1} ===\n{text}\n")
+    out.flush()
+
+
+def perplexity(
+    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score [default: the run's "
+                                                          "validation split]", show_default=False)] = None,
+    model: ModelOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on characters outside the vocabulary")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lanes scored in parallel")] = 64,
+    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Window length")] = 256,
+    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of FILE")] = "utf-8",
+):
+    """Perplexity, bits/char and nats/char of a model on text, with the state carried through it."""
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    oov: dict[str, int] = {}
+    if files:
+        parts = []
+        for f in files:
+            ids, bad = corpus_mod.encode_text(f, vocab, encoding)
+            for ch, n in bad.items():
+                oov[ch] = oov.get(ch, 0) + n
+            parts.append((str(f), ids[ids >= 0]))
+        if oov and strict:
+            shown = ", ".join(map(repr, sorted(oov)[:10]))
+            raise CharlmError(f"{sum(oov.values())} character(s) outside the model's vocabulary ({shown}); "
+                              "drop --strict to score without them")
+    else:
+        parts = [(f"validation split of {ckpt['corpus']['path']}", _validation_ids(ckpt))]
+    total_chars = sum(max(len(ids) - 1, 0) for _, ids in parts)
+    scores = []
+    with tqdm(total=total_chars, file=sys.stderr, disable=None, unit="char", unit_scale=True,
+              desc="eval", leave=False) as bar:
+        for name, ids in parts:
+            if len(ids) < 2:
+                raise CharlmError(f"{name}: needs at least 2 characters in the vocabulary to score")
+            scores.append((name, score_ids(params, cfg, ids, batch=batch_size, seq_len=seq_len,
+                                           progress=bar.update)))
+    chars = sum(s.chars for _, s in scores)
+    total = Score(sum(s.nats_per_char * s.chars for _, s in scores) / chars, chars)
+    n_oov = sum(oov.values())
+    if json_out:
+        print(json.dumps({"nats_per_char": total.nats_per_char, "bits_per_char": total.bits_per_char,
+                          "perplexity": total.perplexity, "chars": total.chars, "oov_chars": n_oov}))
+        return
+    if n_oov:
+        err.print(f"charlm: excluded {n_oov} character(s) outside the vocabulary: "
+                  f"{', '.join(repr(c) for c in sorted(oov)[:10])}")
+    for name, s in scores + ([("total", total)] if len(scores) > 1 else []):
+        print(f"{name}: {s.nats_per_char:.4f} nats/char, {s.bits_per_char:.4f} bits/char, "
+              f"perplexity {s.perplexity:.3f} over {s.chars:,} chars")
+
+
+def _validation_ids(ckpt: dict) -> np.ndarray:
+    """The validation split of the run's own corpus, through the run's id cache."""
+    info = ckpt.get("corpus") or {}
+    path = Path(info.get("path", ""))
+    if not info or not path.is_file():
+        raise CharlmError(f"the run's corpus {str(path) or '(unknown)'} is gone; pass FILE to score")
+    data = corpus_mod.load(path, Path(ckpt["path"]).parent, info.get("encoding", "utf-8"))
+    if data.fingerprint.get("sha256") != info.get("fingerprint", {}).get("sha256"):
+        raise CharlmError(f"{path} changed since training, so its validation split is not the one the model "
+                          "held out; pass FILE to score it anyway")
+    _, val = data.split(ckpt.get("train_config", {}).get("val_fraction", 0.1))
+    return val
+
+
+def info(
+    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory [default: runs/latest]",
+                                                    show_default=False)] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+):
+    """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    progress = ckpt.get("progress", {})
+    best = ckpt.get("best_val_loss")
+    data = {
+        "checkpoint": ckpt["path"], "charlm_version": __version__,
+        "saved_by": ckpt.get("charlm_version"), "format_version": ckpt["version"],
+        "model": ckpt["model_config"], "parameters": int(sum(p.size for p in params.values())),
+        "vocab_size": len(vocab), "vocab_preview": vocab.preview(),
+        "steps": progress.get("step"), "epochs": progress.get("epoch"),
+        "chars_trained": progress.get("chars"), "train_seconds": progress.get("elapsed"),
+        "best_val_loss": best, "best_val_bits_per_char": best / math.log(2) if best is not None else None,
+        "corpus": (ckpt.get("corpus") or {}).get("path"),
+        "corpus_fingerprint": (ckpt.get("corpus") or {}).get("fingerprint"),
+        "train_config": ckpt.get("train_config"), "optim_config": ckpt.get("optim_config"),
+    }
+    if json_out:
+        print(json.dumps(data, ensure_ascii=False))
+        return
+    m = ckpt["model_config"]
+    inp = f"embedding {m['embedding_dim']}" if m["embedding_dim"] else "one-hot"
+    fp = data["corpus_fingerprint"] or {}
+    lines = [
+        ("checkpoint", f"{data['checkpoint']} (format {data['format_version']}, saved by charlm "
+                       f"{data['saved_by']}; this is charlm {__version__})"),
+        ("model", f"{m['cell']} {m['layers']}×{m['hidden']}, {inp} input, dropout {m['dropout']:g}"
+                  f"{', tied decoder' if m['tie_weights'] else ''}"),
+        ("parameters", f"{data['parameters']:,}"),
+        ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
+        ("progress", f"{data['steps']} steps, {data['epochs']} epochs, {data['chars_trained'] or 0:,} chars, "
+                     f"{data['train_seconds'] or 0:.0f}s"),
+        ("best val", "—" if best is None else f"{best:.4f} nats/char, {best / math.log(2):.4f} bits/char, "
+                                              f"perplexity {math.exp(best):.3f}"),
+        ("corpus", f"{data['corpus']} ({fp.get('size', '?'):,} bytes, sha256 {str(fp.get('sha256'))[:16]}…)"
+         if fp else str(data["corpus"])),
+    ]
+    for key, value in lines:
+        print(f"{key:>11}  {value}")
+
+
+class Format(str, Enum):
+    torch = "torch"
+
+
+def export(
+    model: Annotated[Path, typer.Argument(help="Checkpoint or run directory")],
+    out: Annotated[Path, typer.Argument(help="Output .npz file")],
+    format: Annotated[Format, typer.Option("--format", help="Target naming scheme")] = Format.torch,
+):
+    """Write the parameters under PyTorch state_dict names (embedding / rnn / decoder) to an .npz."""
+    ckpt, cfg, params, vocab = checkpoint.load_model(model)
+    arrays = export_mod.torch_state_dict(cfg, params, vocab)
+    export_mod.save_npz(out, arrays)
+    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab)} chars); "
+              f"load it with torch as shown in the README")
