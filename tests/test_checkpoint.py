@@ -1,0 +1,122 @@
+"""Checkpoint safety: atomic writes, the restricted unpickler, clear errors."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from charlm import checkpoint
+from charlm.errors import CharlmError
+
+
+def payload(value=1.0):
+    return {"model_config": {"vocab_size": 3}, "vocab": {"chars": "abc", "counts": [1, 1, 1]},
+            "params": {"w": np.full((2, 2), value, np.float32)}, "rng": {"state": 2**100}}
+
+
+def test_roundtrip_keeps_arrays_and_plain_data(tmp_path):
+    path = tmp_path / "c.pkl"
+    checkpoint.save(path, payload(3.0))
+    data = checkpoint.load(path)
+    assert data["format"] == checkpoint.FORMAT and data["version"] == checkpoint.VERSION
+    np.testing.assert_array_equal(data["params"]["w"], np.full((2, 2), 3.0, np.float32))
+    assert data["params"]["w"].dtype == np.float32 and data["rng"]["state"] == 2**100
+
+
+def test_crash_mid_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "last.pkl"
+    checkpoint.save(path, payload(1.0))
+    before = path.read_bytes()
+
+    def dying_dump(obj, f, protocol):
+        f.write(b"\x80\x04partial garbage")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.pickle, "dump", dying_dump)
+    with pytest.raises(CharlmError, match="No space left on device.*previous checkpoint there is intact"):
+        checkpoint.save(path, payload(2.0))
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pkl"]  # no temp file left behind
+    monkeypatch.undo()
+    np.testing.assert_array_equal(checkpoint.load(path)["params"]["w"], 1.0)
+
+
+def test_kill_between_write_and_rename_leaves_previous(tmp_path, monkeypatch):
+    path = tmp_path / "best.pkl"
+    checkpoint.save(path, payload(1.0))
+
+    def killed(src, dst):
+        raise SystemExit("kill -9")  # the process dies right before the rename
+
+    monkeypatch.setattr(checkpoint.os, "replace", killed)
+    with pytest.raises(SystemExit):
+        checkpoint.save(path, payload(2.0))
+    monkeypatch.undo()
+    np.testing.assert_array_equal(checkpoint.load(path)["params"]["w"], 1.0)
+
+
+class Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_crafted_pickle_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps({"format": checkpoint.FORMAT, "version": 1, "x": Exploit(marker)}))
+    with pytest.raises(CharlmError, match=r"refused.*(posix|os)\.system.*nothing was executed"):
+        checkpoint.load(path)
+    assert not marker.exists()
+
+
+def test_builtins_eval_is_refused(tmp_path):
+    class Eval:
+        def __reduce__(self):
+            return (eval, ("1+1",))
+    path = tmp_path / "evil.pkl"
+    path.write_bytes(pickle.dumps([Eval()]))
+    with pytest.raises(CharlmError, match="builtins.eval"):
+        checkpoint.load(path)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"", "truncated"),
+    (b"\x00\x01 random bytes that are not a pickle", "not a readable charlm checkpoint"),
+    (pickle.dumps({"weights": [1, 2, 3]}), "not a charlm checkpoint"),
+    (pickle.dumps([1, 2]), "not a charlm checkpoint"),
+    (pickle.dumps({"format": "charlm-checkpoint", "version": 99}), "version 99, newer"),
+    (pickle.dumps({"format": "charlm-checkpoint", "version": 1}), "incomplete"),
+])
+def test_bad_files_get_clear_errors(tmp_path, content, message):
+    path = tmp_path / "x.pkl"
+    path.write_bytes(content)
+    with pytest.raises(CharlmError, match=message):
+        checkpoint.load(path)
+
+
+def test_truncated_checkpoint(tmp_path):
+    path = tmp_path / "c.pkl"
+    checkpoint.save(path, payload())
+    raw = path.read_bytes()
+    for cut in (10, len(raw) // 2, len(raw) - 1):
+        path.write_bytes(raw[:cut])
+        with pytest.raises(CharlmError, match="not a readable charlm checkpoint"):
+            checkpoint.load(path)
+
+
+def test_run_directory_resolution(tmp_path):
+    with pytest.raises(CharlmError, match="no checkpoint in"):
+        checkpoint.load(tmp_path)
+    checkpoint.save(tmp_path / "last.pkl", payload(1.0))
+    assert checkpoint.load(tmp_path)["path"].endswith("last.pkl")
+    checkpoint.save(tmp_path / "best.pkl", payload(2.0))
+    assert checkpoint.load(tmp_path)["path"].endswith("best.pkl")
+    assert checkpoint.load(tmp_path, prefer="last.pkl")["path"].endswith("last.pkl")
+    with pytest.raises(CharlmError, match="not found"):
+        checkpoint.load(tmp_path / "missing.pkl")
