@@ -1,10 +1,12 @@
-# charlm: `make test` and `make run` work on a fresh machine; they create .venv themselves.
+# charlm — every target creates .venv and installs what it needs on a fresh machine.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+CHARLM := $(VENV)/bin/charlm
 STAMP  := $(VENV)/.installed-stamp
+RUN_SECONDS ?= 120
 
-.PHONY: test lint clean
+.PHONY: run test lint bench bench-quality torch clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -12,11 +14,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# A newcomer's first command: install, get a corpus, train ~2 minutes, write text, score it.
+run: $(STAMP)
+	$(CHARLM) corpus get shakespeare || echo "charlm: no network for the shakespeare corpus; training falls back to the offline python corpus" >&2
+	$(CHARLM) train --time-budget $(RUN_SECONDS)
+	$(CHARLM) sample --temperature 0.8 --length 600 --seed 0
+	$(CHARLM) eval perplexity
+
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check charlm tests benchmarks
+
+# PyTorch is only a benchmark comparison: this exact version installs from a local CPU wheel.
+torch: $(STAMP)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0 || \
+		echo "charlm: torch==2.13.0 not installable here; the benchmark will skip the comparison" >&2
+
+bench: $(STAMP) torch
+	$(PY) -m benchmarks.bench
+
+bench-quality: $(STAMP)
+	$(PY) -m benchmarks.quality
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
