@@ -35,7 +35,7 @@ class TrainConfig:
     batch_size: int = 50            # B: contiguous lanes
     max_steps: int = 0              # stop after this many steps (0 = no limit)
     epochs: float = 0.0             # stop after this many passes (0 = no limit)
-    time_budget: float = 0.0        # stop after this many seconds of training (0 = no limit)
+    time_budget: float = 0.0        # stop after this many seconds of training, validation excluded (0 = none)
     val_fraction: float = 0.1       # last fraction of the text held out for validation
     eval_every: int = 200           # validate and checkpoint every this many steps
     val_max_chars: int = 0          # score at most this many validation chars (0 = all)
@@ -206,7 +206,10 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
             t_last, chars_last = now, progress["chars"]
         val_event = None
         if progress["step"] % tcfg.eval_every == 0:
+            t_eval = time.perf_counter()
             val_event = validate_and_save(final=False)
+            t0 += time.perf_counter() - t_eval  # budgets count training time, not validation
+            t_last += time.perf_counter() - t_eval
             evals += 1
         if progress["step"] % tcfg.log_every == 0 or val_event:
             metrics.write(json.dumps({
@@ -217,8 +220,10 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
         if val_event:
             yield val_event
             if tcfg.sample_every and evals % tcfg.sample_every == 0:
+                t_sample = time.perf_counter()
                 text = "".join(c[0] for c in generate(s["params"], mcfg, corpus.vocab, length=200,
                                                        temperature=0.8, rng=np.random.default_rng(0)))
+                t0 += time.perf_counter() - t_sample
                 yield {"event": "sample", "step": progress["step"], "text": text}
         if should_stop():
             reason = "interrupted"
