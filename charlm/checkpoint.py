@@ -69,15 +69,25 @@ def save(path: str | Path, payload: dict) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         previous = " (the previous checkpoint there is intact)" if path.exists() else ""
         raise CharlmError(f"could not save checkpoint {path}: {e.strerror or e}{previous}") from None
+    except BaseException:  # Ctrl-C twice mid-save: the old file is intact, drop the half-written one
+        _remove(tmp)
+        raise
     try:  # make the rename itself durable
         fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+    except OSError:
+        pass
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
     except OSError:
         pass
 
@@ -114,7 +124,9 @@ def load(path: str | Path, prefer: str = "best.pkl") -> dict:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CharlmError(f"{path} is a pickle but not a charlm checkpoint (no charlm format marker)")
     version = data.get("version")
-    if not isinstance(version, int) or version > VERSION:
+    if not isinstance(version, int) or version < 1:
+        raise CharlmError(f"{path} has an invalid checkpoint format version {version!r} (damaged checkpoint?)")
+    if version > VERSION:
         raise CharlmError(f"{path} has checkpoint format version {version}, newer than this charlm "
                           f"reads ({VERSION}); upgrade charlm to load it")
     missing = [k for k in REQUIRED if k not in data]
@@ -135,11 +147,19 @@ def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[dict, ModelC
     """(checkpoint, model config, verified params, vocab) from a checkpoint or run directory."""
     ckpt = load(path, prefer)
     where = ckpt["path"]
+    vocab_d = ckpt["vocab"]
+    for key, kind in (("model_config", dict), ("vocab", dict), ("params", dict), ("progress", dict),
+                      ("optimizer", dict), ("corpus", dict), ("history", list)):
+        if key in ckpt and not isinstance(ckpt[key], kind):
+            raise CharlmError(f"{where}: field {key!r} should be a {kind.__name__} (damaged checkpoint?)")
+    if not (isinstance(vocab_d.get("chars"), str) and isinstance(vocab_d.get("counts"), list)
+            and len(vocab_d["chars"]) == len(vocab_d["counts"]) == len(set(vocab_d["chars"]))):
+        raise CharlmError(f"{where}: the vocabulary is malformed (damaged checkpoint?)")
     try:
         cfg = build_config(ModelConfig, ckpt["model_config"])
-        vocab = Vocab.from_dict(ckpt["vocab"])
-    except (TypeError, KeyError, CharlmError) as e:
-        raise CharlmError(f"{where} has an invalid model configuration or vocabulary: {e}") from None
+        vocab = Vocab.from_dict(vocab_d)
+    except (TypeError, KeyError, ValueError, CharlmError) as e:
+        raise CharlmError(f"{where} has an invalid model configuration: {e}") from None
     if len(vocab) != cfg.vocab_size:
         raise CharlmError(f"{where}: vocabulary of {len(vocab)} characters but a model for {cfg.vocab_size}")
     params = ckpt["params"]
@@ -151,4 +171,6 @@ def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[dict, ModelC
         if not isinstance(p, np.ndarray) or p.shape != shape or p.dtype.kind != "f":
             raise CharlmError(f"{where}: parameter {name} should be a float array of shape {shape} "
                               "(damaged checkpoint?)")
+        if not np.isfinite(p).all():
+            raise CharlmError(f"{where}: parameter {name} holds NaN or infinite values (damaged checkpoint?)")
     return ckpt, cfg, params, vocab

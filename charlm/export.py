@@ -40,13 +40,34 @@ def torch_state_dict(cfg: ModelConfig, params: dict, vocab: Vocab) -> dict[str, 
 
 
 def save_npz(out: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write atomically (temp file + rename); a failure leaves no half-written file."""
+    """Write a regular file atomically (temp file + rename), so a failure leaves no
+    half-written file; anything else that exists (/dev/stdout, a pipe) is written
+    in place, never replaced."""
     out = Path(out)
+    if out.exists() and not out.is_file():
+        if out.is_dir():
+            raise CharlmError(f"cannot write {out}: it is a directory; give a file name such as {out / 'model.npz'}")
+        try:
+            with open(out, "wb") as f:
+                np.savez(f, **arrays)
+        except OSError as e:
+            raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
+        return
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, out)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -230,7 +230,7 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
             break
     if reason == "interrupted":  # save now; a full validation pass can wait for the resume
         checkpoint.save(run_dir / "last.pkl", _payload(s))
-    else:
+    elif not s["history"] or s["history"][-1]["step"] != progress["step"]:  # not validated at this step yet
         yield validate_and_save(final=True)
     metrics.close()
     yield {"event": "done", "reason": reason, "step": progress["step"], "best": s["best"],

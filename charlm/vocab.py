@@ -47,6 +47,7 @@ class Vocab:
 
     def preview(self, limit: int = 60) -> str:
         """Printable preview of the vocabulary, control characters escaped."""
-        shown = "".join(ch if ch.isprintable() and ch != " " else repr(ch)[1:-1] or "␠"
+        special = {" ": "␠", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+        shown = "".join(special.get(ch) or (ch if ch.isprintable() else repr(ch)[1:-1])
                         for ch in self.chars[:limit])
         return shown + ("…" if len(self.chars) > limit else "")

@@ -21,10 +21,9 @@ def naive_layer(cell, xs, h, c, w_ih, w_hh, b_ih, b_hh):
         if cell == "rnn":
             h = np.tanh(w_ih @ x + b_ih + w_hh @ h + b_hh)
         elif cell == "lstm":
-            def gate(k):
-                rows = slice(k * H, (k + 1) * H)
-                return w_ih[rows] @ x + b_ih[rows] + w_hh[rows] @ h + b_hh[rows]
-            i, f, g, o = sig(gate(0)), sig(gate(1)), np.tanh(gate(2)), sig(gate(3))
+            pre = [w_ih[k * H:(k + 1) * H] @ x + b_ih[k * H:(k + 1) * H]
+                   + w_hh[k * H:(k + 1) * H] @ h + b_hh[k * H:(k + 1) * H] for k in range(4)]
+            i, f, g, o = sig(pre[0]), sig(pre[1]), np.tanh(pre[2]), sig(pre[3])
             c = f * c + i * g
             h = o * np.tanh(c)
         else:

@@ -8,6 +8,7 @@ bad usage, 130 for Ctrl-C. Generated text goes to stdout, everything else to std
 from __future__ import annotations
 
 import functools
+import os
 import sys
 
 import typer
@@ -35,14 +36,23 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _guard(command):
-    """A CharlmError inside a command becomes the one-line message and its exit code,
-    whether the app runs as the real executable or under Typer's CliRunner."""
+    """Every way a command can fail ends here, as one line and an exit code, whether
+    the app runs as the real executable or under Typer's CliRunner (which is why
+    this wraps each command rather than living only in `main`)."""
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except CharlmError as e:
             fail(str(e), e.exit_code)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except BrokenPipeError:  # `charlm sample | head`: the reader left, which is not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(0) from None
+        except OSError as e:  # e.g. stdout on a full disk
+            where = f" ({e.filename})" if e.filename else ""
+            fail(f"{e.strerror or e}{where}", 1)
     return run
 
 
@@ -72,9 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         code = 0
     except Exception as e:  # click's exceptions (typer vendors click, so matched by interface)
         kind = type(e).__name__
-        if kind == "NoArgsIsHelpError":
-            ctx = getattr(e, "ctx", None)
-            print(ctx.get_help() if ctx else e.format_message(), file=sys.stderr)
+        if kind == "NoArgsIsHelpError":  # click has already shown the help
             code = 2
         elif kind == "Abort":
             fail("interrupted", 130)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import signal
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -45,7 +47,8 @@ class Schedule(str, Enum):
 
 
 def _opt(flag: str, help: str, default, **kw):
-    return typer.Option(flag, help=f"{help} [default: {default}]", show_default=False, **kw)
+    """An option whose value stays None unless given (so --resume can tell), showing its real default."""
+    return typer.Option(flag, help=help, show_default=str(default), **kw)
 
 
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
@@ -53,10 +56,9 @@ ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 
 def train(
     corpus: Annotated[Path | None, typer.Argument(
-        help="UTF-8 text file to learn from [default: corpora/shakespeare.txt, else the offline python corpus]",
-        show_default=False)] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Run directory [default: runs/<corpus name>]",
-                                                 show_default=False)] = None,
+        help="UTF-8 text file to learn from", show_default="corpora/shakespeare.txt, else the python corpus")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory",
+                                                 show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
     layers: Annotated[int | None, _opt("--layers", "Stacked recurrent layers", M.layers, min=1)] = None,
     hidden: Annotated[int | None, _opt("--hidden", "Hidden units per layer", M.hidden, min=1)] = None,
@@ -112,6 +114,9 @@ def train(
         ocfg, tcfg = train_mod.configs_from_checkpoint(ckpt)
         ocfg, tcfg = dataclasses.replace(ocfg, **optim_kw), dataclasses.replace(tcfg, **train_kw)
         text_path = corpus or Path(ckpt["corpus"]["path"])
+        if not text_path.exists():
+            raise CharlmError(f"the run's corpus {text_path} is gone; if it moved, pass it: "
+                              f"charlm train NEW_PATH --resume {resume}")
         data = corpus_mod.load(text_path, run_dir, ckpt["corpus"].get("encoding", encoding))
         if data.vocab.to_dict()["chars"] != ckpt["vocab"]["chars"] or \
                 data.fingerprint.get("sha256") != ckpt["corpus"]["fingerprint"].get("sha256"):
@@ -123,13 +128,20 @@ def train(
         run_dir = out or _fresh_run_dir(text_path)
         if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
             raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
+        created = not run_dir.exists()
         _check_writable(run_dir)
-        data = corpus_mod.load(text_path, run_dir, encoding)
-        ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
-        if not (tcfg.max_steps or tcfg.epochs or tcfg.time_budget):
-            tcfg = dataclasses.replace(tcfg, epochs=10)
-        mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
-    _link_latest(run_dir)
+        try:
+            data = corpus_mod.load(text_path, run_dir, encoding)
+            ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
+            if not (tcfg.max_steps or tcfg.epochs or tcfg.time_budget):
+                tcfg = dataclasses.replace(tcfg, epochs=10)
+            mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
+            _train_loop(data, run_dir, mcfg, ocfg, tcfg, None)
+        except BaseException:
+            if created and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
+                shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no debris
+            raise
+        return
     _train_loop(data, run_dir, mcfg, ocfg, tcfg, ckpt)
 
 
@@ -183,49 +195,63 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
     previous = signal.signal(signal.SIGINT, on_sigint)
     bar = None
     tty = sys.stderr.isatty()
-    val = None
+    val, linked, last_line = None, False, time.monotonic()
+
+    def say(line: str) -> None:
+        tqdm.write(line, file=sys.stderr) if bar is not None and tty else err.print(line)
+
     try:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"]):
             kind = ev["event"]
             if kind == "note":
-                err.print(f"charlm: {ev['text']}")
+                say(f"charlm: {ev['text']}")
             elif kind == "start":
                 verb = "resuming" if ckpt else "training"
-                err.print(f"charlm: {verb} {_describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
-                          f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
-                          f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
-                          f"({ocfg.schedule}) → {run_dir}")
+                say(f"charlm: {verb} {_describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
+                    f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
+                    f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
+                    f"({ocfg.schedule}), {_budget(tcfg)} → {run_dir}")
                 bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
-                           bar_format="{l_bar}{bar}| {elapsed}<{remaining} {postfix}", desc="train")
+                           bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
             elif kind == "step":
+                status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
+                          f"val {'-' if val is None else f'{val:.3f}'} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
                 bar.n = min(int(1000 * ev["fraction"]), 1000)
-                bar.set_postfix_str(f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
-                                    f"val {'-' if val is None else f'{val:.3f}'} "
-                                    f"{ev['chars_per_sec'] / 1000:.1f}k chars/s", refresh=False)
+                bar.set_postfix_str(status, refresh=False)
                 bar.update(0)
+                if not tty and time.monotonic() - last_line > 30:  # a log file still sees progress
+                    say(f"{100 * ev['fraction']:.0f}% {status}")
+                    last_line = time.monotonic()
             elif kind == "eval":
+                if not linked:  # runs/latest only ever points at a run with a checkpoint
+                    _link_latest(run_dir)
+                    linked = True
                 val = ev["val_loss"]
                 if val is not None:
                     mark = " (best, saved best.pkl)" if ev["improved"] else ""
-                    line = (f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char"
-                            f"{mark}")
-                    tqdm.write(line, file=sys.stderr) if tty else err.print(line)
+                    say(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
             elif kind == "sample":
-                tqdm.write(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---", file=sys.stderr)
+                say(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
             elif kind == train_mod.DIVERGED:
-                if bar:
-                    bar.close()
-                raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped "
-                                  f"without saving, {run_dir}/last.pkl holds the last good checkpoint if "
-                                  f"one was saved — try a lower --lr (now {ocfg.lr:g}, e.g. --lr {ocfg.lr / 3:.2g})")
+                kept = (f"{run_dir}/last.pkl holds the last good checkpoint" if (run_dir / "last.pkl").exists()
+                        else "no checkpoint had been saved yet")
+                raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
+                                  f"{kept}; try a lower --lr (now {ocfg.lr:g}, e.g. --lr {ocfg.lr / 3:.2g})")
             elif kind == "done":
-                if bar:
-                    bar.close()
+                bar.close()
+                if not linked:
+                    _link_latest(run_dir)
                 _summary(ev, run_dir)
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar:
             bar.close()
+
+
+def _budget(tcfg: TrainConfig) -> str:
+    parts = [f"{tcfg.max_steps} steps" if tcfg.max_steps else "", f"{tcfg.epochs:g} epochs" if tcfg.epochs else "",
+             f"{tcfg.time_budget:g}s" if tcfg.time_budget else ""]
+    return "budget " + " or ".join(p for p in parts if p)
 
 
 def _summary(ev: dict, run_dir: Path) -> None:

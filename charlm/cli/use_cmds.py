@@ -22,7 +22,7 @@ from charlm.evaluate import Score, score_ids
 from charlm.sample import check_options, generate
 
 ModelOpt = Annotated[Path | None, typer.Option(
-    "--model", "-m", help="Checkpoint or run directory [default: runs/latest]", show_default=False)]
+    "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]
 
 
 def sample(
@@ -32,8 +32,8 @@ def sample(
     prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed first)")] = "",
     top_k: Annotated[int, typer.Option("--top-k", help="Sample only from the K likeliest (0 = all)")] = 0,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus: smallest set with this much mass")] = 1.0,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed [default: random]",
-                                                show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed",
+                                                show_default="random, printed")] = None,
     num_samples: Annotated[int, typer.Option("--num-samples", help="Independent samples, generated together")] = 1,
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model "
                                                "never saw (they are listed) instead of failing")] = False,
@@ -71,18 +71,20 @@ def sample(
 
 
 def perplexity(
-    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score [default: the run's "
-                                                          "validation split]", show_default=False)] = None,
+    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score",
+                                                          show_default="the run's validation split")] = None,
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on characters outside the vocabulary")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lanes scored in parallel")] = 64,
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Window length")] = 256,
-    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of FILE")] = "utf-8",
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding of FILE",
+                                                    show_default="the training corpus's")] = None,
 ):
     """Perplexity, bits/char and nats/char of a model on text, with the state carried through it."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
     oov: dict[str, int] = {}
+    encoding = encoding or (ckpt.get("corpus") or {}).get("encoding") or "utf-8"
     if files:
         parts = []
         for f in files:
@@ -135,8 +137,8 @@ def _validation_ids(ckpt: dict) -> np.ndarray:
 
 
 def info(
-    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory [default: runs/latest]",
-                                                    show_default=False)] = None,
+    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory",
+                                                    show_default="runs/latest")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ):
     """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
@@ -144,7 +146,7 @@ def info(
     progress = ckpt.get("progress", {})
     best = ckpt.get("best_val_loss")
     data = {
-        "checkpoint": ckpt["path"], "charlm_version": __version__,
+        "checkpoint": str(Path(ckpt["path"]).resolve()), "charlm_version": __version__,
         "saved_by": ckpt.get("charlm_version"), "format_version": ckpt["version"],
         "model": ckpt["model_config"], "parameters": int(sum(p.size for p in params.values())),
         "vocab_size": len(vocab), "vocab_preview": vocab.preview(),
