@@ -1,0 +1,120 @@
+"""Sampling (temperature, top-k, top-p, prime, seeds) and `eval perplexity`, end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from charlm import model
+from charlm.cli import app
+from charlm.evaluate import score_ids
+from charlm.model import ModelConfig
+from charlm.sample import generate, next_ids
+from charlm.vocab import Vocab
+
+runner = CliRunner()
+
+
+def test_temperature_zero_is_greedy():
+    logits = np.array([[0.1, 3.0, 2.9], [5.0, -1.0, 0.0]])
+    ids = next_ids(logits, np.random.default_rng(0), temperature=0)
+    np.testing.assert_array_equal(ids, [1, 0])
+
+
+def test_top_k_and_top_p_restrict_the_support():
+    rng = np.random.default_rng(0)
+    logits = np.log(np.array([[0.5, 0.3, 0.15, 0.05]])).repeat(2000, axis=0)
+    assert set(next_ids(logits, rng, 1.0, top_k=2)) == {0, 1}
+    assert set(next_ids(logits, rng, 1.0, top_p=0.7)) == {0, 1}        # 0.5 + 0.3 reaches 0.7
+    assert set(next_ids(logits, rng, 1.0, top_p=0.5)) == {0}           # the top one already has 0.5
+    assert set(next_ids(logits, rng, 1.0)) == {0, 1, 2, 3}
+
+
+def test_sampling_follows_the_distribution():
+    probs = np.array([0.6, 0.3, 0.1])
+    ids = next_ids(np.log(probs)[None].repeat(20000, axis=0), np.random.default_rng(1), 1.0)
+    freq = np.bincount(ids, minlength=3) / len(ids)
+    np.testing.assert_allclose(freq, probs, atol=0.015)
+    hot = next_ids(np.log(probs)[None].repeat(20000, axis=0), np.random.default_rng(1), 0.5)
+    assert np.mean(hot == 0) > 0.75  # lower temperature sharpens toward the mode
+
+
+def tiny_model():
+    vocab = Vocab("\nabc", [1, 1, 1, 1])
+    cfg = ModelConfig(4, cell="gru", layers=1, hidden=6)
+    return cfg, model.init_params(cfg, np.random.default_rng(0)), vocab
+
+
+def test_generate_is_seeded_and_starts_with_the_prime():
+    cfg, params, vocab = tiny_model()
+
+    def text(seed, n=1):
+        streams = ["" for _ in range(n)]
+        for piece in generate(params, cfg, vocab, length=30, prime="ab", num_samples=n,
+                              rng=np.random.default_rng(seed)):
+            streams = [s + p for s, p in zip(streams, piece, strict=True)]
+        return streams
+
+    a, b, c = text(1), text(1), text(2)
+    assert a == b and a != c
+    assert a[0].startswith("ab") and len(a[0]) == 32
+    many = text(3, n=4)
+    assert len(many) == 4 and len(set(many)) > 1 and all(s.startswith("ab") for s in many)
+
+
+def test_score_ids_matches_forward_on_one_lane():
+    cfg, params, vocab = tiny_model()
+    ids = np.random.default_rng(0).integers(0, 4, 200)
+    score = score_ids(params, cfg, ids, batch=1, seq_len=37)
+    loss, _, _, _ = model.forward(params, cfg, ids[None, :-1], ids[None, 1:], model.init_state(cfg, 1))
+    assert score.chars == 199
+    assert score.nats_per_char == pytest.approx(loss, rel=1e-5)
+    assert score.bits_per_char == pytest.approx(loss / math.log(2), rel=1e-5)
+    assert score.perplexity == pytest.approx(math.exp(loss), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    text = root / "c.txt"
+    text.write_text("the cat sat on the mat.\n" * 200)
+    r = runner.invoke(app, ["train", str(text), "--out", str(root / "run"), "--hidden", "12", "--layers", "1",
+                            "--max-steps", "20", "--eval-every", "10", "--seq-len", "16", "--batch-size", "4"])
+    assert r.exit_code == 0, r.output
+    return root
+
+
+def test_cli_sample_same_seed_same_text(run_dir):
+    args = ["sample", "--model", str(run_dir / "run"), "--seed", "7", "--length", "80", "--prime", "the "]
+    a, b = runner.invoke(app, args), runner.invoke(app, args)
+    assert a.exit_code == 0 and a.stdout == b.stdout and a.stdout.startswith("the ")
+    greedy = runner.invoke(app, [*args[:-4], "--temperature", "0", "--length", "20"])
+    assert greedy.exit_code == 0 and greedy.stdout.strip()
+
+
+def test_cli_eval_json_and_oov(run_dir):
+    (run_dir / "other.txt").write_text("the dog sat on the mat!\n")
+    r = runner.invoke(app, ["eval", "perplexity", "--model", str(run_dir / "run"), str(run_dir / "other.txt"),
+                            "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert set(out) == {"nats_per_char", "bits_per_char", "perplexity", "chars", "oov_chars"}
+    assert out["oov_chars"] == 3  # d, g, !
+    assert out["perplexity"] == pytest.approx(math.exp(out["nats_per_char"]))
+    strict = runner.invoke(app, ["eval", "perplexity", "--model", str(run_dir / "run"),
+                                 str(run_dir / "other.txt"), "--strict"])
+    assert strict.exit_code == 1 and "outside the model's vocabulary" in strict.stderr
+    own = runner.invoke(app, ["eval", "perplexity", "--model", str(run_dir / "run"), "--json"])
+    assert own.exit_code == 0 and json.loads(own.stdout)["oov_chars"] == 0
+
+
+def test_cli_info_json(run_dir):
+    r = runner.invoke(app, ["info", str(run_dir / "run"), "--json"])
+    assert r.exit_code == 0
+    info = json.loads(r.stdout)
+    assert info["steps"] == 20 and info["vocab_size"] == 12 and info["model"]["hidden"] == 12
+    assert info["corpus_fingerprint"]["size"] == len("the cat sat on the mat.\n") * 200
