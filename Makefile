@@ -6,7 +6,7 @@ CHARLM := $(VENV)/bin/charlm
 STAMP  := $(VENV)/.installed-stamp
 RUN_SECONDS ?= 120
 
-.PHONY: run test lint bench bench-quality torch clean
+.PHONY: run test test-browser lint bench bench-quality torch clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The optional browser test of `charlm report`: headless Chromium (Debian package `chromium`), installed if missing.
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+test-browser: $(STAMP)
+	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+	$(PY) -m pytest -q tests/test_report.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check charlm tests benchmarks

@@ -198,3 +198,17 @@ def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.n
     if not parts:
         raise CharlmError(f"file is empty: {path}")
     return np.concatenate(parts), oov
+
+
+def held_out(ckpt: dict) -> np.ndarray:
+    """The validation split of a run's own corpus (read through the run's id cache),
+    refusing when the corpus is gone or changed since training."""
+    info = ckpt.get("corpus") or {}
+    path = Path(info.get("path", ""))
+    if not info or not path.is_file():
+        raise CharlmError(f"the run's corpus {str(path) or '(unknown)'} is gone; give a text file to use instead")
+    data = load(path, Path(ckpt["path"]).parent, info.get("encoding", "utf-8"))
+    if data.fingerprint.get("sha256") != info.get("fingerprint", {}).get("sha256"):
+        raise CharlmError(f"{path} changed since training, so its validation split is not the text the model "
+                          "held out; give a text file to use instead")
+    return data.split((ckpt.get("train_config") or {}).get("val_fraction", 0.1))[1]

@@ -66,10 +66,10 @@ def _fraction_done(tc: TrainConfig, progress: dict, windows: int) -> float:
     return max(parts)
 
 
-def _budget_reached(tc: TrainConfig, progress: dict) -> str | None:
+def _budget_reached(tc: TrainConfig, progress: dict, windows: int) -> str | None:
     if tc.max_steps and progress["step"] >= tc.max_steps:
         return f"reached --max-steps {tc.max_steps}"
-    if tc.epochs and progress["epoch"] >= tc.epochs:
+    if tc.epochs and progress["epoch"] + progress["window"] / windows >= tc.epochs - 1e-9:
         return f"reached --epochs {tc.epochs:g}"
     if tc.time_budget and progress["elapsed"] >= tc.time_budget:
         return f"reached --time-budget {tc.time_budget:g}s"
@@ -173,12 +173,8 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     reason = None
     while True:
         progress["elapsed"] = time.perf_counter() - t0
-        if progress["window"] >= windows:  # epoch boundary: state resets
-            progress["epoch"] += 1
-            progress["window"] = 0
-            s["state"] = model.init_state(mcfg, B)
-        reason = _budget_reached(tcfg, progress)
-        if reason:
+        reason = _budget_reached(tcfg, progress, windows)
+        if reason:  # only when resuming a run that had already ended
             break
         x, y = batches.window(lane_ids, progress["window"], tcfg.seq_len)
         lr = optim.learning_rate(ocfg, _fraction_done(tcfg, progress, windows), progress["step"])
@@ -192,6 +188,10 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
         optim.update(s["params"], grads, s["ostate"], ocfg, lr)
         s["state"] = new_state
         progress["window"] += 1
+        if progress["window"] == windows:  # epoch boundary: the carried state resets
+            progress["epoch"] += 1
+            progress["window"] = 0
+            s["state"] = model.init_state(mcfg, B)
         progress["step"] += 1
         progress["chars"] += x.size
         progress["elapsed"] = time.perf_counter() - t0
@@ -204,10 +204,11 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
                       "fraction": _fraction_done(tcfg, progress, windows)}
         if progress["step"] % tcfg.log_every == 0:
             t_last, chars_last = now, progress["chars"]
+        reason = _budget_reached(tcfg, progress, windows)
         val_event = None
-        if progress["step"] % tcfg.eval_every == 0:
+        if progress["step"] % tcfg.eval_every == 0 or reason:  # the last step is always validated
             t_eval = time.perf_counter()
-            val_event = validate_and_save(final=False)
+            val_event = validate_and_save(final=bool(reason))
             t0 += time.perf_counter() - t_eval  # budgets count training time, not validation
             t_last += time.perf_counter() - t_eval
             evals += 1
@@ -225,12 +226,14 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
                                                        temperature=0.8, rng=np.random.default_rng(0)))
                 t0 += time.perf_counter() - t_sample
                 yield {"event": "sample", "step": progress["step"], "text": text}
+        if reason:
+            break
         if should_stop():
             reason = "interrupted"
             break
     if reason == "interrupted":  # save now; a full validation pass can wait for the resume
         checkpoint.save(run_dir / "last.pkl", _payload(s))
-    elif not s["history"] or s["history"][-1]["step"] != progress["step"]:  # not validated at this step yet
+    elif not s["history"] or s["history"][-1]["step"] != progress["step"]:  # resumed after the end
         yield validate_and_save(final=True)
     metrics.close()
     yield {"event": "done", "reason": reason, "step": progress["step"], "best": s["best"],

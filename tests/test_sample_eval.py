@@ -80,12 +80,15 @@ def test_score_ids_matches_forward_on_one_lane():
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(root)  # runs/latest lands here, not in the checkout
     text = root / "c.txt"
     text.write_text("the cat sat on the mat.\n" * 200)
     r = runner.invoke(app, ["train", str(text), "--out", str(root / "run"), "--hidden", "12", "--layers", "1",
                             "--max-steps", "20", "--eval-every", "10", "--seq-len", "16", "--batch-size", "4"])
     assert r.exit_code == 0, r.output
-    return root
+    yield root
+    mp.undo()
 
 
 def test_cli_sample_same_seed_same_text(run_dir):

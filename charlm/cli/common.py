@@ -28,5 +28,5 @@ def model_path(model: Path | None) -> Path:
         return model
     if LATEST.exists():
         return LATEST
-    raise CharlmError("no --model given and no runs/latest yet: train one with `charlm train CORPUS` "
-                      "or pass --model CKPT|RUN_DIR")
+    raise CharlmError("no --model given and no runs/latest here yet: train one with `charlm train CORPUS`, "
+                      "or name a checkpoint or run directory")

@@ -21,6 +21,7 @@ from charlm import corpus as corpus_mod
 from charlm import train as train_mod
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.corpus_cmd import default_corpus
+from charlm.cli.sparkline import sparkline
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
@@ -259,6 +260,9 @@ def _summary(ev: dict, run_dir: Path) -> None:
         err.print(f"charlm: interrupted at step {ev['step']}; saved {run_dir}/last.pkl. Resume with:\n"
                   f"  charlm train --resume {run_dir}")
         raise SystemExit(130)
+    vals = [h["val_loss"] for h in ev.get("history", []) if h.get("val_loss") is not None]
+    if len(vals) > 1:
+        err.print(f"  val loss {vals[0]:.3f} {sparkline(vals)} {vals[-1]:.3f} nats/char ({len(vals)} evaluations)")
     best = ev["best"]
     score = (f"best val {best:.4f} nats/char ({best / math.log(2):.3f} bits/char, "
              f"perplexity {math.exp(best):.2f})" if best is not None else "no validation split")

@@ -97,7 +97,7 @@ def perplexity(
             raise CharlmError(f"{sum(oov.values())} character(s) outside the model's vocabulary ({shown}); "
                               "drop --strict to score without them")
     else:
-        parts = [(f"validation split of {ckpt['corpus']['path']}", _validation_ids(ckpt))]
+        parts = [(f"validation split of {ckpt['corpus']['path']}", corpus_mod.held_out(ckpt))]
     total_chars = sum(max(len(ids) - 1, 0) for _, ids in parts)
     scores = []
     with tqdm(total=total_chars, file=sys.stderr, disable=None, unit="char", unit_scale=True,
@@ -120,20 +120,6 @@ def perplexity(
     for name, s in scores + ([("total", total)] if len(scores) > 1 else []):
         print(f"{name}: {s.nats_per_char:.4f} nats/char, {s.bits_per_char:.4f} bits/char, "
               f"perplexity {s.perplexity:.3f} over {s.chars:,} chars")
-
-
-def _validation_ids(ckpt: dict) -> np.ndarray:
-    """The validation split of the run's own corpus, through the run's id cache."""
-    info = ckpt.get("corpus") or {}
-    path = Path(info.get("path", ""))
-    if not info or not path.is_file():
-        raise CharlmError(f"the run's corpus {str(path) or '(unknown)'} is gone; pass FILE to score")
-    data = corpus_mod.load(path, Path(ckpt["path"]).parent, info.get("encoding", "utf-8"))
-    if data.fingerprint.get("sha256") != info.get("fingerprint", {}).get("sha256"):
-        raise CharlmError(f"{path} changed since training, so its validation split is not the one the model "
-                          "held out; pass FILE to score it anyway")
-    _, val = data.split(ckpt.get("train_config", {}).get("val_fraction", 0.1))
-    return val
 
 
 def info(
