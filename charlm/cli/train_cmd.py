@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import checkpoint
+from charlm import checkpoint, defaults
 from charlm import corpus as corpus_mod
 from charlm import train as train_mod
 from charlm.cli.common import LATEST, RUNS, err
@@ -28,6 +28,7 @@ from charlm.optim import OptimConfig
 from charlm.train import TrainConfig
 
 M, O, T = ModelConfig(vocab_size=1), OptimConfig(), TrainConfig()
+BY_BUDGET = "by time budget, see charlm/defaults.py"
 
 
 class Cell(str, Enum):
@@ -62,22 +63,22 @@ def train(
                                                  show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
     layers: Annotated[int | None, _opt("--layers", "Stacked recurrent layers", M.layers, min=1)] = None,
-    hidden: Annotated[int | None, _opt("--hidden", "Hidden units per layer", M.hidden, min=1)] = None,
+    hidden: Annotated[int | None, _opt("--hidden", "Hidden units per layer", BY_BUDGET, min=1)] = None,
     embedding_dim: Annotated[int | None, _opt("--embedding-dim", "Embedding width (0 = one-hot input)",
-                                                 M.embedding_dim, min=0)] = None,
+                                                 "--hidden", min=0)] = None,
     dropout: Annotated[float | None, _opt("--dropout", "Dropout between layers and before the decoder",
-                                             M.dropout, min=0.0, max=0.95)] = None,
+                                             BY_BUDGET, min=0.0, max=0.95)] = None,
     tie_weights: Annotated[bool | None, _opt("--tie-weights/--no-tie-weights",
                                                 "Share the decoder with the embedding (needs E == H)",
                                                 M.tie_weights)] = None,
     seq_len: Annotated[int | None, _opt("--seq-len", "BPTT window length T", T.seq_len, min=1)] = None,
     batch_size: Annotated[int | None, _opt("--batch-size", "Parallel lanes B", T.batch_size, min=1)] = None,
     optimizer: Annotated[Optimizer | None, _opt("--optimizer", "Optimizer", O.name)] = None,
-    lr: Annotated[float | None, _opt("--lr", "Peak learning rate", O.lr)] = None,
+    lr: Annotated[float | None, _opt("--lr", "Peak learning rate", BY_BUDGET)] = None,
     clip: Annotated[float | None, _opt("--clip", "Global gradient-norm clip (0 disables)", O.clip)] = None,
     schedule: Annotated[Schedule | None, _opt("--schedule", "LR schedule: constant, or warm-up then "
-                                                 "cosine to the end of the run", O.schedule)] = None,
-    warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", O.warmup_steps,
+                                                 "cosine to the end of the run", "cosine")] = None,
+    warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", 100,
                                                 min=0)] = None,
     max_steps: Annotated[int | None, _opt("--max-steps", "Stop after N steps in total (0 = no limit)",
                                              T.max_steps, min=0)] = None,
@@ -133,7 +134,13 @@ def train(
         _check_writable(run_dir)
         try:
             data = corpus_mod.load(text_path, run_dir, encoding)
-            ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
+            d_model, d_optim, d_train, why = defaults.choose(train_kw.get("time_budget", 0.0))
+            err.print(f"charlm: {why}")
+            model_kw = {**d_model, **model_kw}
+            if "embedding_dim" not in given:  # the embedding follows the hidden width unless given
+                model_kw["embedding_dim"] = model_kw["hidden"]
+            ocfg = OptimConfig(**{**d_optim, **optim_kw})
+            tcfg = TrainConfig(**{**d_train, **train_kw})
             if not (tcfg.max_steps or tcfg.epochs or tcfg.time_budget):
                 tcfg = dataclasses.replace(tcfg, epochs=10)
             mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
