@@ -1,0 +1,202 @@
+"""The timed workloads: charlm, PyTorch and the textbook LSTM, training, eval, sampling.
+
+A `Workload` is set up when its builder is called and then timed by `run(k)`, which
+does k units of work (k training steps, k eval batches, k·SAMPLE_UNIT characters, k
+matrix products) and returns how much it did (characters, or FLOPs for the GEMM).
+Each charlm entry point sits in one small function (`charlm_train_step`,
+`charlm_eval`, `charlm_sample`) so that pointing the harness at a faster one is a
+one-line change.
+
+Letters: N streams (batch), T time steps, V vocab, E embedding width, H hidden,
+G gates per cell (RNN 1, GRU 3, LSTM 4), L layers.
+
+FLOPs counted for one training step (matrix products only, 2 FLOPs per multiply-add;
+elementwise gate math, softmax, embedding lookups and Adam are left out, so the
+GFLOP/s figure slightly understates the work done). Per character:
+    forward   2·G·H·(E + H) for layer 0, 2·G·H·(H + H) for each layer above,
+              2·H·V for the decoder;
+    backward  twice the forward: every product W·x has one for dx and one for dW
+              (dh for the recurrent product).
+So train = 6·[G·H·(E + H) + (L − 1)·G·H·2H + H·V] FLOPs/char; eval = a third of that.
+2×512 LSTM, V = 65: 25.4 MFLOP/char.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from benchmarks.textbook_lstm import TextbookLSTM
+from benchmarks.torch_ref import TorchLM
+from charlm import model, optim
+
+VOCAB = 65              # V: tiny-shakespeare's alphabet
+BATCH, SEQ = 50, 50     # N, T of a training step (issue 5)
+EVAL_BATCH = 500        # N of an eval batch ("large batch")
+SAMPLE_UNIT = 10        # characters per sampling work unit
+GEMM_SHAPE = (2500, 512, 2048)  # (M, K, N): (2500×512)·(512×2048), issue 5's reference product
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+
+
+@dataclass
+class Workload:
+    name: str                       # row label, e.g. "charlm train"
+    lib: str                        # "numpy" | "torch": whose thread pool runs it
+    unit: str                       # what run() returns: "chars" | "flop"
+    run: Callable[[int], float]     # run(k): do k units of work, return the amount done
+
+
+def train_flops_per_char(cell: str, hidden: int, layers: int = 2, embedding: int | None = None,
+                         vocab: int = VOCAB) -> float:
+    """Matrix-product FLOPs of one character's forward + backward (module docstring)."""
+    G, H, E = GATES[cell], hidden, embedding or hidden
+    fwd = G * H * (E + H) + (layers - 1) * G * H * 2 * H + H * vocab  # multiply-adds
+    return 6.0 * fwd
+
+
+def _batches(rng: np.random.Generator, n: int, count: int = 4):
+    """`count` random (ids, targets) pairs of shape (n, SEQ), cycled by the workloads."""
+    data = rng.integers(0, VOCAB, (count, n, SEQ + 1))         # (count, N, T+1)
+    return [(d[:, :-1], d[:, 1:]) for d in data]
+
+
+def draw(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One character per stream from softmax(logits) (N, V), by inverse CDF: (N,) ids."""
+    z = logits - logits.max(axis=1, keepdims=True)               # (N, V)
+    cdf = np.cumsum(np.exp(z), axis=1)                           # (N, V) unnormalised
+    u = rng.random((len(z), 1)) * cdf[:, -1:]                    # (N, 1)
+    return (cdf < u).sum(axis=1)                                 # (N,)
+
+
+# ---------------------------------------------------------- charlm entry points
+
+def charlm_train_step(params, cfg, ocfg, ostate, ids, targets, state):
+    """One Adam step with global-norm clipping; returns (loss, carried state)."""
+    loss, _, state, cache = model.forward(params, cfg, ids, targets, state)
+    grads, _ = model.backward(params, cfg, cache)
+    optim.clip_grads(grads, ocfg.clip)
+    optim.update(params, grads, ostate, ocfg, ocfg.lr)
+    return loss, state
+
+
+def charlm_eval(params, cfg, ids, targets) -> float:
+    """Mean loss of one large batch from a zero state, forward only."""
+    loss, *_ = model.forward(params, cfg, ids, targets, model.init_state(cfg, len(ids)))
+    return loss
+
+
+def charlm_sample(params, cfg, ids, state, n_chars, rng):
+    """n_chars characters for each of N streams from ids (N,); returns (last ids, state)."""
+    for _ in range(n_chars):
+        logits, state = model.step(params, cfg, ids, state)     # (N, V)
+        ids = draw(logits, rng)                                  # (N,)
+    return ids, state
+
+
+def _charlm_setup(cell: str, hidden: int, layers: int):
+    cfg = model.ModelConfig(vocab_size=VOCAB, cell=cell, layers=layers, hidden=hidden, embedding_dim=hidden)
+    return cfg, model.init_params(cfg, np.random.default_rng(0))
+
+
+# ---------------------------------------------------------------- builders
+
+def gemm() -> Workload:
+    M, K, N = GEMM_SHAPE
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((M, K), dtype=np.float32)           # (M, K)
+    b = rng.standard_normal((K, N), dtype=np.float32)           # (K, N)
+    c = np.empty((M, N), np.float32)                            # (M, N)
+
+    def run(k):
+        for _ in range(k):
+            np.matmul(a, b, out=c)
+        return 2.0 * M * K * N * k
+    return Workload("numpy GEMM", "numpy", "flop", run)
+
+
+def charlm_train(cell: str, hidden: int, layers: int = 2) -> Workload:
+    cfg, params = _charlm_setup(cell, hidden, layers)
+    ocfg = optim.OptimConfig(lr=2e-3, clip=5.0)
+    ostate = optim.init_state(ocfg, params)
+    data = _batches(np.random.default_rng(1), BATCH)
+    carry = {"state": model.init_state(cfg, BATCH), "i": 0}
+
+    def run(k):
+        for _ in range(k):
+            ids, targets = data[carry["i"] % len(data)]
+            carry["i"] += 1
+            _, carry["state"] = charlm_train_step(params, cfg, ocfg, ostate, ids, targets, carry["state"])
+        return k * BATCH * SEQ
+    return Workload("charlm train", "numpy", "chars", run)
+
+
+def charlm_evaluate(cell: str, hidden: int, layers: int = 2) -> Workload:
+    cfg, params = _charlm_setup(cell, hidden, layers)
+    ids, targets = _batches(np.random.default_rng(2), EVAL_BATCH, count=1)[0]
+
+    def run(k):
+        for _ in range(k):
+            charlm_eval(params, cfg, ids, targets)
+        return k * EVAL_BATCH * SEQ
+    return Workload("charlm eval", "numpy", "chars", run)
+
+
+def charlm_sampler(cell: str, hidden: int, streams: int, layers: int = 2) -> Workload:
+    cfg, params = _charlm_setup(cell, hidden, layers)
+    rng = np.random.default_rng(3)
+    carry = {"ids": np.zeros(streams, np.intp), "state": model.init_state(cfg, streams)}
+
+    def run(k):
+        carry["ids"], carry["state"] = charlm_sample(params, cfg, carry["ids"], carry["state"],
+                                                     k * SAMPLE_UNIT, rng)
+        return k * SAMPLE_UNIT * streams
+    return Workload(f"charlm sample ×{streams}", "numpy", "chars", run)
+
+
+def textbook_train(hidden: int, layers: int = 2) -> Workload:
+    lm = TextbookLSTM(VOCAB, hidden, layers, lr=2e-3, clip=5.0)
+    data = _batches(np.random.default_rng(1), BATCH)
+    carry = {"i": 0}
+
+    def run(k):
+        for _ in range(k):
+            lm.train_step(*data[carry["i"] % len(data)])
+            carry["i"] += 1
+        return k * BATCH * SEQ
+    return Workload("textbook train", "numpy", "chars", run)
+
+
+def torch_train(torch, cell: str, hidden: int, layers: int = 2) -> Workload:
+    lm = TorchLM(torch, cell, VOCAB, hidden, layers)
+    data = [(lm.tensor(i), lm.tensor(t)) for i, t in _batches(np.random.default_rng(1), BATCH)]
+    carry = {"i": 0}
+
+    def run(k):
+        for _ in range(k):
+            lm.train_step(*data[carry["i"] % len(data)])
+            carry["i"] += 1
+        return k * BATCH * SEQ
+    return Workload("torch train", "torch", "chars", run)
+
+
+def torch_evaluate(torch, cell: str, hidden: int, layers: int = 2) -> Workload:
+    lm = TorchLM(torch, cell, VOCAB, hidden, layers)
+    ids, targets = (lm.tensor(a) for a in _batches(np.random.default_rng(2), EVAL_BATCH, count=1)[0])
+
+    def run(k):
+        for _ in range(k):
+            lm.evaluate(ids, targets)
+        return k * EVAL_BATCH * SEQ
+    return Workload("torch eval", "torch", "chars", run)
+
+
+def torch_sampler(torch, cell: str, hidden: int, streams: int, layers: int = 2) -> Workload:
+    lm = TorchLM(torch, cell, VOCAB, hidden, layers)
+    carry = {"ids": torch.zeros((streams, 1), dtype=torch.long), "state": None}
+
+    def run(k):
+        carry["ids"], carry["state"] = lm.sample(carry["ids"], carry["state"], k * SAMPLE_UNIT)
+        return k * SAMPLE_UNIT * streams
+    return Workload(f"torch sample ×{streams}", "torch", "chars", run)
