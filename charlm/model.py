@@ -17,6 +17,18 @@ recurrent weights and biases U(−1/√H, 1/√H); LSTM bias_ih of the forget ga
 set to `forget_bias` (1.0) and bias_hh's to 0, so the sum starts near 1 and
 early gradients flow through c; decoder U(−1/√H, 1/√H); embedding N(0, 1)
 (nn.Embedding), or U(−1/√H, 1/√H) when tied, since it is then also the decoder.
+One-hot input weights (rnn.weight_ih_l0 with V columns) are U(−1, 1): a one-hot
+vector selects one column, so this gives gate pre-activations the scale an N(0, 1)
+embedding of width H gets through a U(±1/√H) layer (std ≈ 0.58). With
+U(±1/√H) instead the input barely moves the gates and a 2×256 LSTM on
+tinyshakespeare sits at loss 3.25 for ~80 steps (2.21 at step 200 vs 1.78;
+benchmarks/RESULTS.md).
+
+Three ways through the model, each as lean as its job allows:
+    forward / backward    training: every activation kept for backward
+    evaluate              forward only, in short time chunks: per-position nll
+    sampler / advance     one character at a time from a prepared run (`step`
+                          wraps them for callers that hold the state themselves)
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ from charlm.errors import UsageError
 from charlm.nn import recurrent
 from charlm.nn.dropout import make_mask
 from charlm.nn.embedding import lookup, lookup_backward
-from charlm.nn.loss import softmax_cross_entropy, softmax_cross_entropy_backward
+from charlm.nn.loss import cross_entropy_nll, softmax_cross_entropy, softmax_cross_entropy_backward
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,8 @@ def init_params(cfg: ModelConfig, rng: np.random.Generator, dtype=np.float32) ->
     for name, shape in param_shapes(cfg).items():
         if name == "embedding.weight" and not cfg.tie_weights:
             w = rng.standard_normal(shape)
+        elif name == "rnn.weight_ih_l0" and not cfg.embedding_dim:
+            w = rng.uniform(-1.0, 1.0, shape)  # one-hot input: see the module docstring
         else:
             w = rng.uniform(-bound, bound, shape)
         params[name] = w.astype(dtype)
@@ -106,6 +120,63 @@ def _decoder_weight(params: dict, cfg: ModelConfig) -> np.ndarray:
     return params["embedding.weight" if cfg.tie_weights else "decoder.weight"]
 
 
+def _prepare_layers(params: dict, cfg: ModelConfig, scaled: bool = True) -> list[dict]:
+    """Every layer's weights in the form the recurrent loop uses (`recurrent.prepare`)."""
+    return [recurrent.prepare(cfg.cell, *(params[f"rnn.{w}_l{k}"] for w in
+                                          ("weight_ih", "weight_hh", "bias_ih", "bias_hh")),
+                              scaled=scaled)
+            for k in range(cfg.layers)]
+
+
+def _input_table(params: dict, cfg: ModelConfig, lw0: dict, positions: int) -> np.ndarray | None:
+    """Layer 0's input projection of every vocabulary entry, (V, GH), or None.
+
+    Layer 0's input is a row of a (V, ·) table (one-hot: of the identity), so
+    projecting the V rows once and gathering is exact and cheaper than projecting
+    all positions whenever V ≤ positions; backward then scatters dxw into V rows
+    first, and both weight gradients become (V, ·) GEMMs instead of (M, ·) ones.
+    """
+    if not cfg.embedding_dim:
+        return lw0["w_ih"].T + lw0["b"]                                 # (V, GH)
+    if cfg.vocab_size > positions:
+        return None
+    table = params["embedding.weight"] @ lw0["w_ih"].T                  # (V, GH)
+    table += lw0["b"]
+    return table
+
+
+def _stack_forward(params: dict, cfg: ModelConfig, lws: list[dict], table: np.ndarray | None,
+                   x_ids: np.ndarray, T: int, N: int, state: dict,
+                   rng: np.random.Generator | None) -> tuple[np.ndarray, list, list, dict]:
+    """Input → recurrent layers over T steps of N streams (x_ids (M,) time-major).
+    Returns the top layer's output (M, H), per-layer (input, buffers), dropout masks
+    (only if rng) and the final state."""
+    M = T * N
+    dtype = params["decoder.bias"].dtype
+    final = {name: np.empty_like(s) for name, s in state.items()}
+    layers, masks = [], []
+    x = None
+    for k, lw in enumerate(lws):
+        if k == 0 and table is not None:
+            xw = lookup(table, x_ids)                                       # (M, GH)
+        else:
+            if k == 0:
+                x = lookup(params["embedding.weight"], x_ids)               # (M, E)
+            xw = x @ lw["w_ih"].T                                           # (M, GH) all T steps at once
+            xw += lw["b"]
+        hs, (h_t, c_t), buf = recurrent.forward(
+            xw.reshape(T, N, -1), state["h"][k], state["c"][k] if "c" in state else None, lw)
+        final["h"][k] = h_t
+        if c_t is not None:
+            final["c"][k] = c_t
+        layers.append((x, buf))
+        x = hs[1:].reshape(M, cfg.hidden)                                   # (M, H) layer output
+        if rng is not None:
+            masks.append(make_mask(rng, x.shape, cfg.dropout, dtype))       # (M, H)
+            x = x * masks[-1]
+    return x, layers, masks, final
+
+
 def forward(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarray | None,
             state: dict, rng: np.random.Generator | None = None, want_logits: bool = False):
     """Run the model over one chunk.
@@ -118,35 +189,17 @@ def forward(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarray
     """
     N, T = ids.shape
     M = N * T
-    dtype = params["decoder.bias"].dtype
     x_ids = np.ascontiguousarray(ids.T, dtype=np.intp).reshape(M)  # (M,) time-major
     drop = rng is not None and cfg.dropout > 0.0
-    layers, masks = [], []
-    final = {name: np.empty_like(s) for name, s in state.items()}
-    x = lookup(params["embedding.weight"], x_ids) if cfg.embedding_dim else None  # (M, E)
-    for k in range(cfg.layers):
-        w_ih = params[f"rnn.weight_ih_l{k}"]                                 # (GH, D)
-        if x is None:  # one-hot input: x·W_ihᵀ is row x_id of W_ihᵀ
-            xw = lookup(np.ascontiguousarray(w_ih.T), x_ids)                # (M, GH)
-        else:
-            xw = x @ w_ih.T                                                 # (M, GH) all T steps at once
-        xw += params[f"rnn.bias_ih_l{k}"]
-        hs, (h_t, c_t), buf = recurrent.forward(
-            cfg.cell, xw.reshape(T, N, -1), state["h"][k],
-            state["c"][k] if "c" in state else None,
-            params[f"rnn.weight_hh_l{k}"], params[f"rnn.bias_hh_l{k}"])
-        final["h"][k] = h_t
-        if c_t is not None:
-            final["c"][k] = c_t
-        layers.append((x, buf))
-        x = hs[1:].reshape(M, cfg.hidden)                                   # (M, H) layer output
-        if drop:
-            masks.append(make_mask(rng, x.shape, cfg.dropout, dtype))       # (M, H)
-            x = x * masks[-1]
+    lws = _prepare_layers(params, cfg, scaled=M >= 2 * cfg.hidden)  # copies pay off over ~2H positions
+    table = _input_table(params, cfg, lws[0], M)
+    x, layers, masks, final = _stack_forward(params, cfg, lws, table, x_ids, T, N, state,
+                                             rng if drop else None)
     logits = x @ _decoder_weight(params, cfg).T                              # (M, V)
     logits += params["decoder.bias"]
     out_logits = logits.reshape(T, N, -1).transpose(1, 0, 2).copy() if want_logits else None  # (N, T, V)
-    cache = {"ids": x_ids, "shape": (N, T), "layers": layers, "masks": masks, "x_top": x}
+    cache = {"ids": x_ids, "shape": (N, T), "layers": layers, "masks": masks, "x_top": x,
+             "table": table is not None}
     if targets is None:
         return None, out_logits, final, cache
     cache["targets"] = np.ascontiguousarray(targets.T, dtype=np.intp).reshape(M)  # (M,)
@@ -176,20 +229,29 @@ def backward(params: dict, cfg: ModelConfig, cache: dict) -> tuple[dict, dict]:
         x_in, buf = cache["layers"][k]
         dxw, g, (dh0, dc0) = recurrent.backward(dx.reshape(T, N, H), buf)
         dxw = dxw.reshape(M, -1)                                            # (M, GH)
+        w_ih = params[f"rnn.weight_ih_l{k}"]                                # (GH, D)
         grads[f"rnn.weight_hh_l{k}"] = g["w_hh"]
         grads[f"rnn.bias_hh_l{k}"] = g["b_hh"]
-        grads[f"rnn.bias_ih_l{k}"] = dxw.sum(axis=0)                       # (GH,)
         dstate["h"][k] = dh0
         if dc0 is not None:
             dstate["c"][k] = dc0
-        if x_in is None:  # one-hot layer 0: scatter rows back into W_ihᵀ
-            grads[f"rnn.weight_ih_l{k}"] = np.ascontiguousarray(lookup_backward(dxw, ids, V).T)
-        else:
-            grads[f"rnn.weight_ih_l{k}"] = dxw.T @ x_in                     # (GH, D) one GEMM
-            if k > 0 or cfg.embedding_dim:
-                dx = dxw @ params[f"rnn.weight_ih_l{k}"]                    # (M, D)
+        if k == 0 and cache["table"]:  # gradient w.r.t. the (V, GH) table, then two small GEMMs
+            dtable = lookup_backward(dxw, ids, V)                          # (V, GH)
+            grads["rnn.bias_ih_l0"] = dtable.sum(axis=0)                    # (GH,)
+            if cfg.embedding_dim:
+                grads["rnn.weight_ih_l0"] = dtable.T @ params["embedding.weight"]  # (GH, E)
+                dx = dtable @ w_ih                                          # (V, E) = d embedding
+            else:
+                grads["rnn.weight_ih_l0"] = np.ascontiguousarray(dtable.T)  # (GH, V)
+            continue
+        # LSTM / RNN: dxw is also the gradient w.r.t. h W_hhᵀ + b_hh, already summed
+        grads[f"rnn.bias_ih_l{k}"] = g["b_hh"].copy() if buf["dhh"] is buf["dxw"] else dxw.sum(axis=0)
+        grads[f"rnn.weight_ih_l{k}"] = dxw.T @ x_in                         # (GH, D) one GEMM
+        dx = dxw @ w_ih                                                     # (M, D)
+        if k == 0:
+            dx = lookup_backward(dx, ids, V)                                # (V, E) = d embedding
     if cfg.embedding_dim:
-        grads["embedding.weight"] = lookup_backward(dx, ids, V)             # (V, E)
+        grads["embedding.weight"] = dx
     if cfg.tie_weights:
         grads["embedding.weight"] += d_dec
     else:
@@ -197,7 +259,136 @@ def backward(params: dict, cfg: ModelConfig, cache: dict) -> tuple[dict, dict]:
     return {name: grads[name] for name in params}, dstate
 
 
-def step(params: dict, cfg: ModelConfig, ids: np.ndarray, state: dict) -> tuple[np.ndarray, dict]:
-    """One character for each of N streams (sampling): ids (N,) -> logits (N, V), next state."""
-    _, logits, state, _ = forward(params, cfg, ids[:, None], None, state, want_logits=True)
-    return logits[:, 0], state
+def evaluate(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarray, state: dict,
+             chunk_positions: int = 1024) -> tuple[np.ndarray, dict]:
+    """Forward only, for evaluation: per-position nll and the final state.
+
+    ids, targets: (N, T). Runs `chunk_positions // N` steps at a time (at least one),
+    carrying the state, so memory stays bounded at any batch size; keeps no
+    backward caches and forms no probabilities. Same numbers as `forward`.
+    Returns (nll in nats, (N, T), parameter dtype; final state).
+    """
+    N, T = ids.shape
+    lws = _prepare_layers(params, cfg)
+    steps = max(1, min(T, chunk_positions // N))
+    table = _input_table(params, cfg, lws[0], steps * N)
+    x_ids = np.ascontiguousarray(ids.T, dtype=np.intp)                     # (T, N)
+    y_ids = np.ascontiguousarray(targets.T, dtype=np.intp)                 # (T, N)
+    w_dec_t = _decoder_weight(params, cfg).T                                # (H, V)
+    nll = np.empty((T, N), params["decoder.bias"].dtype)                    # (T, N)
+    for t0 in range(0, T, steps):
+        t1 = min(T, t0 + steps)
+        x, _, _, state = _stack_forward(params, cfg, lws, table, x_ids[t0:t1].reshape(-1),
+                                        t1 - t0, N, state, None)
+        logits = x @ w_dec_t                                                # ((t1-t0)N, V)
+        logits += params["decoder.bias"]
+        nll[t0:t1] = cross_entropy_nll(logits, y_ids[t0:t1].reshape(-1)).reshape(t1 - t0, N)
+    return np.ascontiguousarray(nll.T), state
+
+
+def sampler(params: dict, cfg: ModelConfig, state: dict, fast: bool = True) -> dict:
+    """A sampling run's working set, like llama2.c's RunState: the prepared weights,
+    layer 0's (V, GH) input table, the decoder's Wᵀ, the step buffers and the
+    current state of its N streams (copied from `state`). `advance` moves it one
+    character on in place; `sampler_state` reads the state back out. Rebuild it
+    if params change. fast=False skips the one-time preparation (weight copies,
+    input table), which only pays off over many steps."""
+    dtype = params["decoder.bias"].dtype
+    lws = _prepare_layers(params, cfg, scaled=fast)
+    layers = []
+    for lw in lws:
+        b = recurrent.buffers(lw, 1, state["h"].shape[1], dtype)           # T = 1 step
+        b["w_ih_t"] = np.ascontiguousarray(lw["w_ih"].T) if fast else lw["w_ih"].T  # (D, GH)
+        b["b"] = lw["b"]                                                    # (GH,)
+        flip = dict(b)  # the same arrays with the two state slots swapped: no copies per step
+        flip["h"] = b["h"][::-1]                                            # (2, N, H)
+        if "c" in b:
+            flip["c"] = b["c"][::-1]                                        # (2, N, H)
+        layers.append((b, flip))
+    run = {"layers": layers, "parity": 0, "cell": cfg.cell,
+           "table": _input_table(params, cfg, lws[0], cfg.vocab_size) if fast else None,  # (V, GH)
+           "embedding": params.get("embedding.weight") if cfg.embedding_dim else None,  # (V, E)
+           "w_dec_t": _decoder_weight(params, cfg).T,                       # (H, V)
+           "b_dec": params["decoder.bias"]}
+    if fast:
+        run["w_dec_t"] = np.ascontiguousarray(run["w_dec_t"])
+    load_state(run, state)
+    return run
+
+
+def load_state(run: dict, state: dict) -> None:
+    """Copy `state` ({"h": (L, N, H)} (+ "c")) into a `sampler` run."""
+    for k, pair in enumerate(run["layers"]):
+        b = pair[run["parity"]]
+        for name, s in state.items():
+            b[name][0] = s[k]
+
+
+def advance(run: dict, ids: np.ndarray) -> np.ndarray:
+    """One character for each stream of a `sampler` run: ids (N,) -> logits (N, V),
+    advancing the run's state in place.
+
+    Slot h[0] of each layer holds the current state and the step writes h[1];
+    the run then flips which buffer dict it uses, so the roles swap. On odd
+    steps the recurrent products of layers ≥ 1 (which need only the previous
+    state) go first: alternating the order in which the weight matrices are read
+    keeps the most recently read ones in cache when they do not all fit.
+    """
+    p = run["parity"]
+    bs = [pair[p] for pair in run["layers"]]
+    step = recurrent.CELLS[run["cell"]].step
+    early = p == 1
+    if early:
+        for b in reversed(bs[1:]):
+            np.matmul(b["h"][0], b["w_hh_t"], out=b["hh"])                  # (N, GH)
+    x = None
+    for k, b in enumerate(bs):
+        gates = b["gates"][0]                                               # (N, GH)
+        if k == 0 and run["table"] is not None:
+            np.take(run["table"], ids, axis=0, out=gates)
+        elif k == 0 and run["embedding"] is None:  # one-hot: x·W_ihᵀ is row x_id of W_ihᵀ
+            np.take(b["w_ih_t"], ids, axis=0, out=gates)
+            gates += b["b"]
+        else:
+            if k == 0:
+                x = np.take(run["embedding"], ids, axis=0)                  # (N, E)
+            np.matmul(x, b["w_ih_t"], out=gates)
+            gates += b["b"]
+        if k == 0 or not early:
+            np.matmul(b["h"][0], b["w_hh_t"], out=b["hh"])                  # (N, GH)
+        step(0, b["hh"], b)
+        x = b["h"][1]                                                       # (N, H)
+    run["parity"] = 1 - p
+    logits = x @ run["w_dec_t"]                                             # (N, V)
+    logits += run["b_dec"]
+    return logits
+
+
+def sampler_state(run: dict) -> dict:
+    """A copy of a `sampler` run's current state, {"h": (L, N, H)} (+ "c")."""
+    bs = [pair[run["parity"]] for pair in run["layers"]]
+    state = {"h": np.stack([b["h"][0] for b in bs])}                        # (L, N, H)
+    if "c" in bs[0]:
+        state["c"] = np.stack([b["c"][0] for b in bs])                      # (L, N, H)
+    return state
+
+
+def step_plan(params: dict, cfg: ModelConfig, n: int = 1) -> dict:
+    """A `sampler` run for n streams, to pass to `step` as its plan."""
+    return sampler(params, cfg, init_state(cfg, n, params["decoder.bias"].dtype))
+
+
+def step(params: dict, cfg: ModelConfig, ids: np.ndarray, state: dict,
+         plan: dict | None = None) -> tuple[np.ndarray, dict]:
+    """One character for each of N streams: ids (N,) -> logits (N, V), next state.
+
+    `state` is not modified. plan: a `step_plan` reused across calls (several
+    times faster); without one nothing is prepared, which suits a single step.
+    Fastest for many steps: `sampler` once, then `advance` (no state copies).
+    """
+    if plan is None:
+        run = sampler(params, cfg, state, fast=False)
+    else:
+        run = plan
+        load_state(run, state)
+    return advance(run, ids), sampler_state(run)

@@ -33,3 +33,15 @@ def softmax_cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np
     probs[np.arange(M), targets] -= 1.0
     probs *= 1.0 / M
     return probs
+
+
+def cross_entropy_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Per-position nll (M,) only, for evaluation: no probabilities are formed.
+    logits (M, V) is overwritten."""
+    M = logits.shape[0]
+    logits -= logits.max(axis=1, keepdims=True)         # (M, V)
+    picked = logits[np.arange(M), targets]              # (M,)
+    np.exp(logits, out=logits)                          # (M, V)
+    nll = np.log(logits.sum(axis=1))                    # (M,)
+    nll -= picked
+    return nll
