@@ -14,7 +14,7 @@ import sys
 import typer
 
 from charlm import __version__
-from charlm.cli import corpus_cmd, train_cmd, use_cmds
+from charlm.cli import corpus_cmd, report_cmd, train_cmd, use_cmds
 from charlm.cli.common import fail
 from charlm.errors import CharlmError
 
@@ -60,8 +60,10 @@ app.command("train")(_guard(train_cmd.train))
 app.command("sample")(_guard(use_cmds.sample))
 app.command("info")(_guard(use_cmds.info))
 app.command("export")(_guard(use_cmds.export))
+app.command("report")(_guard(report_cmd.report))
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate a model (perplexity, …).")
 eval_app.command("perplexity")(_guard(use_cmds.perplexity))
+eval_app.command("surprisal")(_guard(report_cmd.surprisal))
 app.add_typer(eval_app, name="eval")
 corpus_app = typer.Typer(no_args_is_help=True, help="List and build the corpora charlm knows.")
 corpus_app.command("list")(_guard(corpus_cmd.list_corpora))

@@ -1,0 +1,168 @@
+"""`charlm report` (the HTML page) and `charlm eval surprisal` (the same shading in the terminal)."""
+
+from __future__ import annotations
+
+import math
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.cells import cell_len
+from rich.console import Console
+from rich.text import Text
+
+from charlm import checkpoint, probe
+from charlm import corpus as corpus_mod
+from charlm import report as report_mod
+from charlm.cli.common import err, model_path
+from charlm.cli.use_cmds import ModelOpt
+from charlm.errors import CharlmError, UsageError
+from charlm.vocab import Vocab
+
+CharsOpt = Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters (0 = all)")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encoding of the file",
+                                                    show_default="the training corpus's")]
+MARKS = [(1.0, " "), (2.0, "."), (4.0, ":"), (6.0, "+"), (math.inf, "#")]  # plain-text surprisal marks
+
+
+def _passage(ckpt: dict, vocab: Vocab, text: Path | None, chars: int,
+             encoding: str | None) -> tuple[np.ndarray, str, dict[str, int]]:
+    """(ids (n,), where they come from, {excluded char: count}): FILE's first `chars` characters
+    in the vocabulary, else a passage from the start of the run's validation split."""
+    if text is None:
+        val = np.asarray(corpus_mod.held_out(ckpt))
+        if len(val) < 2:
+            raise CharlmError("the run has no validation split to show; pass a text FILE")
+        frac = (ckpt.get("train_config") or {}).get("val_fraction", 0.1)
+        ids = probe.passage(val, chars, vocab.index().get("\n"))
+        name = Path((ckpt.get("corpus") or {}).get("path", "the corpus")).name
+        return ids, f"Held-out text from the last {frac:.0%} of {name}, which the model never trained on", {}
+    encoding = encoding or (ckpt.get("corpus") or {}).get("encoding") or "utf-8"
+    raw, excluded = corpus_mod.encode_text(text, vocab, encoding)
+    ids = raw[raw >= 0]
+    ids = ids[:chars] if chars else ids
+    if len(ids) < 2:
+        raise CharlmError(f"{text}: needs at least 2 characters in the model's vocabulary")
+    return ids.astype(np.intp), f"Text from {text.name}", excluded
+
+
+def _note_excluded(excluded: dict[str, int]) -> None:
+    if excluded:
+        err.print(f"charlm: excluded {sum(excluded.values())} character(s) outside the vocabulary: "
+                  f"{', '.join(repr(c) for c in sorted(excluded)[:10])}")
+
+
+def report(
+    run_dir: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint",
+                                                      show_default="runs/latest")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write",
+                                                 show_default="RUN_DIR/report.html")] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="Text for the surprisal and activation views",
+                                                  show_default="the run's held-out text")] = None,
+    chars: CharsOpt = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the samples")] = 0,
+    sample_length: Annotated[int, typer.Option("--sample-length", min=1, help="Characters per sample")] = 300,
+    encoding: EncodingOpt = None,
+):
+    """Write one self-contained HTML page about a run: loss curves, samples, surprisal, cell activations."""
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir))
+    run = Path(ckpt["path"]).parent
+    out = out or run / "report.html"
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'report.html'}")
+    ids, source, excluded = _passage(ckpt, vocab, text, chars, encoding)
+    _note_excluded(excluded)
+    command = ["charlm", "report", str(run_dir or "runs/latest"), "--chars", str(chars), "--seed", str(seed),
+               "--sample-length", str(sample_length)] + (["--text", str(text)] if text else [])
+    history = ckpt.get("history")
+    if (run / "last.pkl").is_file() and Path(ckpt["path"]).name != "last.pkl":
+        try:  # last.pkl also holds the validations after the best one
+            history = checkpoint.load(run / "last.pkl").get("history") or history
+        except CharlmError:
+            pass
+    stages = {"samples": "writing samples", "surprisal": "scoring the passage",
+              "activations": "recording activations", "page": "drawing the page"}
+    with err.status("charlm: building the report") as status:
+        page = report_mod.build(ckpt, cfg, params, vocab, ids, probe.read_metrics(run / "metrics.jsonl"),
+                            source=source, excluded=excluded, seed=seed, sample_length=sample_length,
+                            command=shlex.join(command), history=history,
+                            progress=lambda stage: status.update(f"charlm: {stages[stage]}"))
+    try:
+        out.write_text(page, encoding="utf-8")
+    except OSError as e:
+        raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
+    err.print(f"charlm: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {len(ids):,} characters); "
+              "open it in a browser")
+
+
+def surprisal(
+    file: Annotated[Path | None, typer.Argument(help="Text file to shade",
+                                                   show_default="the run's held-out text")] = None,
+    model: ModelOpt = None,
+    chars: CharsOpt = 2000,
+    encoding: EncodingOpt = None,
+):
+    """Shade each character of a text by how much it surprised the model (plain marks under NO_COLOR)."""
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    ids, source, excluded = _passage(ckpt, vocab, file, chars, encoding)
+    _note_excluded(excluded)
+    s = probe.surprisal(params, cfg, ids)
+    text = vocab.decode(ids)
+    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    if out.color_system is None or out.no_color:  # not a terminal, or NO_COLOR
+        out.file.write(plain_surprisal(text, s.bits))
+    else:
+        out.print(shaded_surprisal(text, s.bits))
+        out.print(surprisal_legend())
+    scored = len(ids) - 1
+    out.print(f"{source}: {scored:,} characters scored, {s.bits_per_char:.3f} bits/char "
+              f"({s.nats_per_char:.4f} nats/char, perplexity {math.exp(s.nats_per_char):.2f})")
+
+
+def shaded_surprisal(text: str, bits: np.ndarray) -> Text:
+    """Each character on its surprisal colour; a newline's own colour is a shaded cell at the line end."""
+    out = Text()
+    for ch, b in zip(text, bits, strict=True):
+        bg, fg = report_mod.surprisal_color(float(b))
+        style = f"{fg} on {bg}"
+        if ch == "\n":
+            out.append(" ", style)
+            out.append("\n")
+        else:
+            out.append(ch, style)
+    if not text.endswith("\n"):
+        out.append("\n")
+    return out
+
+
+def surprisal_legend() -> Text:
+    legend = Text("surprisal  0 ")
+    for b in np.linspace(0, report_mod.SURPRISAL_MAX, 17):
+        legend.append("  ", f"on {report_mod.surprisal_color(float(b))[0]}")
+    return legend.append(f" {report_mod.SURPRISAL_MAX:g}+ bits (a shaded cell at a line end is the newline)")
+
+
+def _mark(b: float) -> str:
+    return " " if math.isnan(b) else next(m for limit, m in MARKS if b < limit)
+
+
+def plain_surprisal(text: str, bits: np.ndarray) -> str:
+    """Without colour: each line, then a row of marks under its surprising characters
+    (the last mark is the newline's) and the line's mean bits/char; blank lines stay blank."""
+    lines, start = [], 0
+    key = ", ".join(f"'{m}' < {limit:g}" for limit, m in MARKS[:-1]) + f", '{MARKS[-1][1]}' more (bits)"
+    for line in text.split("\n"):
+        end = min(start + len(line) + 1, len(text))           # the line and its newline, if any
+        b = bits[start:end]
+        marks = "".join(ch if ch == "\t" else _mark(float(x)) * cell_len(ch)
+                        for ch, x in zip(line, b, strict=False))
+        marks += _mark(float(b[-1])) if end - start > len(line) else ""
+        scored = b[~np.isnan(b)]
+        mean = f"{scored.mean():.2f} bits/char" if scored.size else "not scored"
+        lines += [line, f"{marks.rstrip():<{cell_len(line) + 1}}  [{mean}]"] if line else [line]
+        start = end
+    if text.endswith("\n"):
+        lines = lines[:-1]  # the empty "line" after the last newline
+    return "\n".join(lines) + f"\nmarks: {key}\n"
