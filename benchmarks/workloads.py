@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.textbook_lstm import TextbookLSTM
 from benchmarks.torch_ref import TorchLM
 from charlm import model, optim
+from charlm.sample import next_ids
 
 VOCAB = 65              # V: tiny-shakespeare's alphabet
 BATCH, SEQ = 50, 50     # N, T of a training step (issue 5)
@@ -62,14 +63,6 @@ def _batches(rng: np.random.Generator, n: int, count: int = 4):
     return [(d[:, :-1], d[:, 1:]) for d in data]
 
 
-def draw(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One character per stream from softmax(logits) (N, V), by inverse CDF: (N,) ids."""
-    z = logits - logits.max(axis=1, keepdims=True)               # (N, V)
-    cdf = np.cumsum(np.exp(z), axis=1)                           # (N, V) unnormalised
-    u = rng.random((len(z), 1)) * cdf[:, -1:]                    # (N, 1)
-    return (cdf < u).sum(axis=1)                                 # (N,)
-
-
 # ---------------------------------------------------------- charlm entry points
 
 def charlm_train_step(params, cfg, ocfg, ostate, ids, targets, state):
@@ -82,17 +75,19 @@ def charlm_train_step(params, cfg, ocfg, ostate, ids, targets, state):
 
 
 def charlm_eval(params, cfg, ids, targets) -> float:
-    """Mean loss of one large batch from a zero state, forward only."""
-    loss, *_ = model.forward(params, cfg, ids, targets, model.init_state(cfg, len(ids)))
-    return loss
+    """Mean loss of one large batch from a zero state, forward only (what `eval perplexity` runs)."""
+    nll, _ = model.evaluate(params, cfg, ids, targets, model.init_state(cfg, len(ids)))
+    return float(nll.mean())
 
 
 def charlm_sample(params, cfg, ids, state, n_chars, rng):
-    """n_chars characters for each of N streams from ids (N,); returns (last ids, state)."""
+    """n_chars characters for each of N streams from ids (N,), through the same
+    sampler and draw that `charlm sample` uses; returns (last ids, state)."""
+    run = model.sampler(params, cfg, state)
     for _ in range(n_chars):
-        logits, state = model.step(params, cfg, ids, state)     # (N, V)
-        ids = draw(logits, rng)                                  # (N,)
-    return ids, state
+        logits = model.advance(run, ids)                         # (N, V)
+        ids = next_ids(logits, rng, temperature=1.0)             # (N,)
+    return ids, model.sampler_state(run)
 
 
 def _charlm_setup(cell: str, hidden: int, layers: int):

@@ -39,8 +39,8 @@ def score_ids(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = 6
     for x, y in batches.eval_windows(ids, batch, seq_len):
         if state is None:
             state = model.init_state(cfg, x.shape[0], params["decoder.bias"].dtype)
-        loss, _, state, _ = model.forward(params, cfg, x, y, state)
-        total += loss * y.size
+        nll, state = model.evaluate(params, cfg, x, y, state)           # (N, T) forward only
+        total += float(nll.sum(dtype=np.float64))
         count += y.size
         if progress:
             progress(y.size)
