@@ -150,30 +150,27 @@ def charlm_sampler(cell: str, hidden: int, streams: int, layers: int = 2) -> Wor
     return Workload(f"charlm sample ×{streams}", "numpy", "chars", run)
 
 
-def textbook_train(hidden: int, layers: int = 2) -> Workload:
-    lm = TextbookLSTM(VOCAB, hidden, layers, lr=2e-3, clip=5.0)
-    data = _batches(np.random.default_rng(1), BATCH)
+def _cycled_training(name: str, kind: str, train_step, data: list) -> Workload:
+    """k training steps per call, cycling through `data` (a list of (ids, targets))."""
     carry = {"i": 0}
 
     def run(k):
         for _ in range(k):
-            lm.train_step(*data[carry["i"] % len(data)])
+            train_step(*data[carry["i"] % len(data)])
             carry["i"] += 1
         return k * BATCH * SEQ
-    return Workload("textbook train", "numpy", "chars", run)
+    return Workload(name, kind, "chars", run)
+
+
+def textbook_train(hidden: int, layers: int = 2) -> Workload:
+    lm = TextbookLSTM(VOCAB, hidden, layers, lr=2e-3, clip=5.0)
+    return _cycled_training("textbook train", "numpy", lm.train_step, _batches(np.random.default_rng(1), BATCH))
 
 
 def torch_train(torch, cell: str, hidden: int, layers: int = 2) -> Workload:
     lm = TorchLM(torch, cell, VOCAB, hidden, layers)
     data = [(lm.tensor(i), lm.tensor(t)) for i, t in _batches(np.random.default_rng(1), BATCH)]
-    carry = {"i": 0}
-
-    def run(k):
-        for _ in range(k):
-            lm.train_step(*data[carry["i"] % len(data)])
-            carry["i"] += 1
-        return k * BATCH * SEQ
-    return Workload("torch train", "torch", "chars", run)
+    return _cycled_training("torch train", "torch", lm.train_step, data)
 
 
 def torch_evaluate(torch, cell: str, hidden: int, layers: int = 2) -> Workload:

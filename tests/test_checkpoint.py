@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from charlm import checkpoint
+from charlm import checkpoint, fileio
 from charlm.errors import CharlmError
 
 
@@ -51,7 +51,7 @@ def test_kill_between_write_and_rename_leaves_previous(tmp_path, monkeypatch):
     def killed(src, dst):
         raise SystemExit("kill -9")  # the process dies right before the rename
 
-    monkeypatch.setattr(checkpoint.os, "replace", killed)
+    monkeypatch.setattr(fileio.os, "replace", killed)
     with pytest.raises(SystemExit):
         checkpoint.save(path, payload(2.0))
     monkeypatch.undo()

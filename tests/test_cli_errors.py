@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from charlm import checkpoint
+from charlm import checkpoint, fileio
 from charlm.cli import app
 
 _SCRIPT = Path(sys.executable).with_name("charlm")
@@ -389,7 +389,7 @@ def test_full_disk_while_saving_simulated(ws, tmp_path, monkeypatch):
     """ENOSPC halfway through writing last.pkl: exit 1, one line, both old checkpoints intact."""
     run_dir = _copy_run(ws, tmp_path / "RUN")
     before = {n: sha(run_dir / n) for n in ("best.pkl", "last.pkl")}
-    monkeypatch.setattr(checkpoint, "open", _FillsUp, raising=False)  # shadows the builtin in that module
+    monkeypatch.setattr(fileio, "open", _FillsUp, raising=False)  # shadows the builtin where checkpoints are written
     result = invoke(["train", "--resume", run_dir, "--max-steps", "6"], tmp_path, monkeypatch)
     monkeypatch.undo()
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)

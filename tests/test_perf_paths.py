@@ -9,6 +9,7 @@ import pytest
 from charlm import model
 from charlm.model import ModelConfig
 from charlm.nn.embedding import lookup_backward
+from tests.test_forward import random_setup
 from tests.test_gradients import assert_small, check_model
 
 
@@ -46,11 +47,7 @@ def test_table_and_dense_paths_agree(cell):
 @pytest.mark.parametrize("embedding_dim", [0, 5])
 def test_evaluate_matches_forward(cell, embedding_dim):
     cfg = ModelConfig(13, cell=cell, layers=2, hidden=7, embedding_dim=embedding_dim)
-    rng = np.random.default_rng(2)
-    params = model.init_params(cfg, rng, np.float64)
-    state = model.init_state(cfg, 3, np.float64)
-    for s in state.values():
-        s += rng.normal(0, 0.5, s.shape)
+    params, state, rng = random_setup(cfg, N=3, seed=2)
     ids, targets = rng.integers(0, 13, (3, 11)), rng.integers(0, 13, (3, 11))
     loss, _, final, cache = model.forward(params, cfg, ids, targets, state)
     for chunk in (1, 7, 1000):  # one step, several uneven chunks, everything at once
@@ -77,11 +74,7 @@ def test_evaluate_and_sampler_keep_float32():
 @pytest.mark.parametrize("embedding_dim", [0, 3])
 def test_sampler_matches_forward(cell, embedding_dim):
     cfg = ModelConfig(6, cell=cell, layers=3, hidden=5, embedding_dim=embedding_dim)
-    rng = np.random.default_rng(3)
-    params = model.init_params(cfg, rng, np.float64)
-    state = model.init_state(cfg, 2, np.float64)
-    for s in state.values():
-        s += rng.normal(0, 0.5, s.shape)
+    params, state, rng = random_setup(cfg, N=2, seed=3)
     before = {k: v.copy() for k, v in state.items()}
     ids = rng.integers(0, 6, (2, 5))
     _, logits, final, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
