@@ -49,18 +49,11 @@ import numpy as np
 Buffers = dict  # str -> ndarray: one layer's activations for one chunk
 
 
-def sigmoid(x: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out = σ(x) = ½(1 + tanh(x/2)): no overflow for large |x|, no warnings."""
-    np.multiply(x, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
-
-
 def activate(a: np.ndarray, act: np.ndarray, scaled: bool) -> None:
-    """Gate pre-activations (N, K) -> activated gates, in place: s·tanh(s·x) + (1 − s).
-    act: (3, K) rows s, s, 1 − s; scaled: the weights were pre-scaled, so a = s·x already."""
+    """Gate pre-activations (N, K) -> activated gates, in place: s·tanh(s·x) + (1 − s),
+    i.e. σ(x) = ½(1 + tanh(x/2)) where s = ½ (no overflow for large |x|) and tanh(x)
+    where s = 1. act: (3, K) rows s, s, 1 − s; scaled: the weights were pre-scaled,
+    so a = s·x already."""
     if not scaled:
         a *= act[0]
     np.tanh(a, out=a)
