@@ -80,14 +80,13 @@ def charlm_eval(params, cfg, ids, targets) -> float:
     return float(nll.mean())
 
 
-def charlm_sample(params, cfg, ids, state, n_chars, rng):
-    """n_chars characters for each of N streams from ids (N,), through the same
-    sampler and draw that `charlm sample` uses; returns (last ids, state)."""
-    run = model.sampler(params, cfg, state)
+def charlm_sample(run: dict, ids, n_chars, rng):
+    """n_chars characters for each stream of a prepared sampler run, through the same
+    `advance` and draw that `charlm sample` uses (which prepares once per command); returns the last ids."""
     for _ in range(n_chars):
         logits = model.advance(run, ids)                         # (N, V)
         ids = next_ids(logits, rng, temperature=1.0)             # (N,)
-    return ids, model.sampler_state(run)
+    return ids
 
 
 def _charlm_setup(cell: str, hidden: int, layers: int):
@@ -141,11 +140,11 @@ def charlm_evaluate(cell: str, hidden: int, layers: int = 2) -> Workload:
 def charlm_sampler(cell: str, hidden: int, streams: int, layers: int = 2) -> Workload:
     cfg, params = _charlm_setup(cell, hidden, layers)
     rng = np.random.default_rng(3)
-    carry = {"ids": np.zeros(streams, np.intp), "state": model.init_state(cfg, streams)}
+    sampler = model.sampler(params, cfg, model.init_state(cfg, streams))  # prepared once, as the CLI does
+    carry = {"ids": np.zeros(streams, np.intp)}
 
     def run(k):
-        carry["ids"], carry["state"] = charlm_sample(params, cfg, carry["ids"], carry["state"],
-                                                     k * SAMPLE_UNIT, rng)
+        carry["ids"] = charlm_sample(sampler, carry["ids"], k * SAMPLE_UNIT, rng)
         return k * SAMPLE_UNIT * streams
     return Workload(f"charlm sample ×{streams}", "numpy", "chars", run)
 
