@@ -8,6 +8,17 @@ from __future__ import annotations
 import numpy as np
 
 
+def _nll_and_exp(logits: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-position nll (M,) and the row sums (M,) of exp(logits − max), which is
+    left in `logits` (M, V): the max is subtracted first, so exp cannot overflow."""
+    M = logits.shape[0]
+    logits -= logits.max(axis=1, keepdims=True)         # (M, V) max is 0
+    picked = logits[np.arange(M), targets]              # (M,)
+    np.exp(logits, out=logits)                          # (M, V) unnormalised
+    total = logits.sum(axis=1)                          # (M,)
+    return np.log(total) - picked, total                # (M,) log Σ e^z − z_target
+
+
 def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray
                           ) -> tuple[float, np.ndarray, np.ndarray]:
     """Mean negative log-likelihood in nats per position.
@@ -16,13 +27,7 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray
     targets: (M,) integer ids.
     Returns (mean loss, per-position nll (M,), probs (M, V)).
     """
-    M = logits.shape[0]
-    rows = np.arange(M)
-    logits -= logits.max(axis=1, keepdims=True)         # (M, V) max is 0: exp cannot overflow
-    picked = logits[rows, targets]                      # (M,)
-    np.exp(logits, out=logits)                          # (M, V) unnormalised
-    total = logits.sum(axis=1)                          # (M,)
-    nll = np.log(total) - picked                        # (M,) log Σ e^z − z_target
+    nll, total = _nll_and_exp(logits, targets)
     logits /= total[:, None]                            # (M, V) probabilities
     return float(nll.mean(dtype=np.float64)), nll, logits
 
@@ -38,10 +43,4 @@ def softmax_cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np
 def cross_entropy_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-position nll (M,) only, for evaluation: no probabilities are formed.
     logits (M, V) is overwritten."""
-    M = logits.shape[0]
-    logits -= logits.max(axis=1, keepdims=True)         # (M, V)
-    picked = logits[np.arange(M), targets]              # (M,)
-    np.exp(logits, out=logits)                          # (M, V)
-    nll = np.log(logits.sum(axis=1))                    # (M,)
-    nll -= picked
-    return nll
+    return _nll_and_exp(logits, targets)[0]
