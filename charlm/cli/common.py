@@ -22,6 +22,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
+def note_excluded(excluded: dict[str, int]) -> None:
+    """Say which characters outside the model's vocabulary were left out of the text."""
+    if excluded:
+        err.print(f"charlm: excluded {sum(excluded.values())} character(s) outside the vocabulary: "
+                  f"{', '.join(repr(c) for c in sorted(excluded)[:10])}")
+
+
 def model_path(model: Path | None) -> Path:
     """--model, or the latest run when none is given."""
     if model is not None:

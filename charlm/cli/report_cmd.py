@@ -16,7 +16,7 @@ from rich.text import Text
 from charlm import checkpoint, probe
 from charlm import corpus as corpus_mod
 from charlm import report as report_mod
-from charlm.cli.common import err, model_path
+from charlm.cli.common import err, model_path, note_excluded
 from charlm.cli.use_cmds import ModelOpt
 from charlm.errors import CharlmError, UsageError
 from charlm.vocab import Vocab
@@ -48,12 +48,6 @@ def _passage(ckpt: dict, vocab: Vocab, text: Path | None, chars: int,
     return ids.astype(np.intp), f"Text from {text.name}", excluded
 
 
-def _note_excluded(excluded: dict[str, int]) -> None:
-    if excluded:
-        err.print(f"charlm: excluded {sum(excluded.values())} character(s) outside the vocabulary: "
-                  f"{', '.join(repr(c) for c in sorted(excluded)[:10])}")
-
-
 def report(
     run_dir: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint",
                                                       show_default="runs/latest")] = None,
@@ -73,7 +67,7 @@ def report(
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'report.html'}")
     ids, source, excluded = _passage(ckpt, vocab, text, chars, encoding)
-    _note_excluded(excluded)
+    note_excluded(excluded)
     command = ["charlm", "report", str(run_dir or "runs/latest"), "--chars", str(chars), "--seed", str(seed),
                "--sample-length", str(sample_length)] + (["--text", str(text)] if text else [])
     history = ckpt.get("history")
@@ -107,7 +101,7 @@ def surprisal(
     """Shade each character of a text by how much it surprised the model (plain marks under NO_COLOR)."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
     ids, source, excluded = _passage(ckpt, vocab, file, chars, encoding)
-    _note_excluded(excluded)
+    note_excluded(excluded)
     s = probe.surprisal(params, cfg, ids)
     text = vocab.decode(ids)
     out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 from charlm import __version__, checkpoint
 from charlm import corpus as corpus_mod
 from charlm import export as export_mod
-from charlm.cli.common import err, model_path
+from charlm.cli.common import err, model_path, note_excluded
 from charlm.errors import CharlmError
 from charlm.evaluate import Score, score_ids
 from charlm.sample import check_options, generate
@@ -114,9 +114,7 @@ def perplexity(
         print(json.dumps({"nats_per_char": total.nats_per_char, "bits_per_char": total.bits_per_char,
                           "perplexity": total.perplexity, "chars": total.chars, "oov_chars": n_oov}))
         return
-    if n_oov:
-        err.print(f"charlm: excluded {n_oov} character(s) outside the vocabulary: "
-                  f"{', '.join(repr(c) for c in sorted(oov)[:10])}")
+    note_excluded(oov)
     for name, s in scores + ([("total", total)] if len(scores) > 1 else []):
         print(f"{name}: {s.nats_per_char:.4f} nats/char, {s.bits_per_char:.4f} bits/char, "
               f"perplexity {s.perplexity:.3f} over {s.chars:,} chars")
