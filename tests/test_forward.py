@@ -103,17 +103,21 @@ def test_forward_leaves_state_untouched():
         np.testing.assert_array_equal(state[k], before[k])
 
 
+def assert_steps_match_forward(params, cfg, ids, state, rtol, atol):
+    """`model.step` one column of ids (N, T) at a time gives forward's logits and final state."""
+    _, logits, final, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
+    for t in range(ids.shape[1]):
+        step_logits, state = model.step(params, cfg, ids[:, t], state)
+        np.testing.assert_allclose(step_logits, logits[:, t], rtol=rtol, atol=atol)
+    for name in final:
+        np.testing.assert_allclose(state[name], final[name], rtol=rtol, atol=atol)
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_step_matches_forward(cell):
     cfg = ModelConfig(6, cell=cell, layers=2, hidden=5, embedding_dim=3)
     params, state, rng = random_setup(cfg, N=2, dtype=np.float32)
-    ids = rng.integers(0, 6, (2, 4))
-    _, logits, final, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
-    for t in range(4):
-        step_logits, state = model.step(params, cfg, ids[:, t], state)
-        np.testing.assert_allclose(step_logits, logits[:, t], rtol=1e-5, atol=1e-6)
-    for name in final:
-        np.testing.assert_allclose(state[name], final[name], rtol=1e-5, atol=1e-6)
+    assert_steps_match_forward(params, cfg, rng.integers(0, 6, (2, 4)), state, rtol=1e-5, atol=1e-6)
 
 
 def test_float32_stays_float32():

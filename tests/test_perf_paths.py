@@ -9,7 +9,7 @@ import pytest
 from charlm import model
 from charlm.model import ModelConfig
 from charlm.nn.embedding import lookup_backward
-from tests.test_forward import random_setup
+from tests.test_forward import assert_steps_match_forward, random_setup
 from tests.test_gradients import assert_small, check_model
 
 
@@ -99,13 +99,7 @@ def test_unprepared_step_matches_forward(cell, embedding_dim):
     rng = np.random.default_rng(4)
     params = model.init_params(cfg, rng, np.float64)
     state = model.init_state(cfg, 3, np.float64)
-    ids = rng.integers(0, 6, (3, 4))
-    _, logits, final, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
-    for t in range(4):
-        step_logits, state = model.step(params, cfg, ids[:, t], state)
-        np.testing.assert_allclose(step_logits, logits[:, t], rtol=1e-12, atol=1e-12)
-    for name in final:
-        np.testing.assert_allclose(state[name], final[name], rtol=1e-12, atol=1e-12)
+    assert_steps_match_forward(params, cfg, rng.integers(0, 6, (3, 4)), state, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
