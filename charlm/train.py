@@ -96,12 +96,20 @@ def _payload(s: dict) -> dict:
     }
 
 
+def _step_of(line: str) -> float:
+    """The step a metrics.jsonl line logs; infinity for a line that is not a JSON object."""
+    try:
+        return json.loads(line).get("step", 0)
+    except (ValueError, AttributeError):
+        return float("inf")
+
+
 def _metrics_file(run_dir: Path, resume_step: int | None):
-    """Open metrics.jsonl for appending; on resume, drop lines past the checkpoint first."""
+    """Open metrics.jsonl for appending; on resume, drop lines past the checkpoint first
+    (and a line torn by a crash mid-write, which would not parse)."""
     path = run_dir / "metrics.jsonl"
     if resume_step is not None and path.exists():
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+        kept = [line for line in path.read_text().splitlines() if _step_of(line) <= resume_step]
         path.write_text("".join(line + "\n" for line in kept))
     elif resume_step is None:
         path.write_text("")

@@ -72,6 +72,8 @@ def test_resume_is_bit_identical(text_file, tmp_path, schedule):
     run_to_end(data, tmp_path / "once", mcfg, ocfg, tcfg)
     # crosses an epoch boundary? 40 steps of 4×10 over ~90 KB: no; a second test covers epochs
     run_to_end(data, tmp_path / "twice", mcfg, ocfg, tcfg, stop_at=20)
+    with open(tmp_path / "twice" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 21, "seconds": 1.2, "train_lo')  # a crash tore the last line mid-write
     half = checkpoint.load(tmp_path / "twice" / "last.pkl")
     assert half["progress"]["step"] == 20
     run_to_end(data, tmp_path / "twice", mcfg, ocfg, tcfg, resume=half)
