@@ -44,12 +44,27 @@ def window(lane_ids: np.ndarray, k: int, seq_len: int) -> tuple[np.ndarray, np.n
     return x, y
 
 
-def eval_windows(ids: np.ndarray, batch: int, seq_len: int):
-    """Every window over `ids` for evaluation, the last one possibly shorter,
-    so the whole split is scored (bar the < B ids that do not fill a lane)."""
-    batch = max(1, min(batch, (len(ids) - 1) // 2 or 1))
-    lane_ids = lanes(ids, batch)
-    L = lane_ids.shape[1]
-    for start in range(0, L - 1, seq_len):
-        stop = min(start + seq_len, L - 1)
-        yield lane_ids[:, start:stop], lane_ids[:, start + 1: stop + 1]
+def eval_lanes(ids: np.ndarray, batch: int, warmup: int):
+    """The layout for scoring every character of `ids` (n,) but the first.
+
+    The n-1 (input, target) pairs are cut into B = min(batch, n-1) lanes of
+    L = ⌊(n-1)/B⌋ consecutive pairs, read side by side. Returns
+      x, y  (B, L) inputs and targets, views of `ids`;
+      warm  (B, W) the W = min(warmup, L) inputs just before each lane, to run
+            the state over first so a lane starts as if the text were read as
+            one stream (lane 0 has nothing before it: its row is a copy of
+            lane 1's and must be discarded);
+      tail  ((r,), (r,)) the last r = (n-1) mod B pairs, which continue lane B-1.
+    """
+    m = max(len(ids) - 1, 0)
+    if m == 0:
+        raise CharlmError("need at least two characters to score")
+    B = max(1, min(batch, m))
+    L = m // B
+    x = ids[: B * L].reshape(B, L)                          # (B, L)
+    y = ids[1: B * L + 1].reshape(B, L)                     # (B, L)
+    W = min(warmup, L)
+    starts = np.maximum(np.arange(B) * L, L)                # lane 0 borrows lane 1's start
+    warm = ids[starts[:, None] - W + np.arange(W)]          # (B, W)
+    tail = (ids[B * L: m], ids[B * L + 1: m + 1])           # (r,), (r,)
+    return x, y, warm, tail

@@ -26,22 +26,41 @@ class Score:
         return math.exp(self.nats_per_char)
 
 
+WARMUP = 256   # characters each lane is run over, unscored, before its first scored one
+
+
 def score_ids(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = 64, seq_len: int = 256,
-              progress: Callable[[int], None] | None = None) -> Score:
+              warmup: int = WARMUP, progress: Callable[[int], None] | None = None) -> Score:
     """Score every character of `ids` (n,) but the first (it has no context).
 
-    The text is laid out in `batch` lanes read in order with the state carried
-    from window to window, so each lane is scored like one long stream.
+    The text is laid out in `batch` lanes read side by side, with the state
+    carried from window to window, so each lane is scored like one long stream.
+    Each lane but the first is first run over the `warmup` characters before it,
+    unscored: without that, every lane would start from a blank state and the
+    score would rise with the number of lanes (64 lanes: +0.005 nats/char on a
+    trained model). With it, the score is that of reading the text as one stream.
     `progress(k)` is called with the characters scored by each window.
     """
+    x_lanes, y_lanes, warm, (x_tail, y_tail) = batches.eval_lanes(ids, batch, warmup)
+    B, L = x_lanes.shape
+    state = model.init_state(cfg, B, params["decoder.bias"].dtype)
+    if warm.shape[1]:
+        _, state = model.evaluate(params, cfg, warm, warm, state)       # (B, W) unscored
+        for v in state.values():
+            v[:, 0] = 0                                                 # lane 0 starts the text
     total, count = 0.0, 0
-    state = None
-    for x, y in batches.eval_windows(ids, batch, seq_len):
-        if state is None:
-            state = model.init_state(cfg, x.shape[0], params["decoder.bias"].dtype)
+
+    def score(x, y, state):
+        nonlocal total, count
         nll, state = model.evaluate(params, cfg, x, y, state)           # (N, T) forward only
         total += float(nll.sum(dtype=np.float64))
         count += y.size
         if progress:
             progress(y.size)
+        return state
+
+    for start in range(0, L, seq_len):
+        state = score(x_lanes[:, start: start + seq_len], y_lanes[:, start: start + seq_len], state)
+    if len(y_tail):
+        score(x_tail[None], y_tail[None], {k: v[:, B - 1:] for k, v in state.items()})
     return Score(total / count if count else float("nan"), count)

@@ -125,8 +125,17 @@ def test_lanes_and_windows():
         batches.fit_batch(5, 8, 6)
 
 
-def test_eval_windows_cover_every_lane_position():
-    ids = np.arange(50)
-    seen = [y for _, y in batches.eval_windows(ids, 4, 5)]
-    targets = np.concatenate(seen, axis=1)
-    assert targets.shape == (4, 11)             # L = 12 per lane, all but the first scored
+def test_eval_lanes_score_every_pair_once_and_warm_up_on_what_precedes():
+    ids = np.arange(53)                                  # 52 (input, target) pairs
+    x, y, warm, (xt, yt) = batches.eval_lanes(ids, 4, 5)
+    assert x.shape == y.shape == (4, 13) and len(yt) == 0
+    np.testing.assert_array_equal(np.concatenate([y.reshape(-1), yt]), np.arange(1, 53))
+    np.testing.assert_array_equal(y, x + 1)
+    np.testing.assert_array_equal(warm[1:], x[1:, :1] - 5 + np.arange(5))   # the 5 inputs before each lane
+    x, y, warm, (xt, yt) = batches.eval_lanes(np.arange(55), 4, 100)
+    assert warm.shape == (4, 13)                         # warm-up capped at the lane length
+    np.testing.assert_array_equal(np.concatenate([y.reshape(-1), yt]), np.arange(1, 55))
+    np.testing.assert_array_equal(xt, [52, 53])          # the tail continues the last lane
+    assert batches.eval_lanes(np.arange(3), 64, 8)[0].shape == (2, 1)
+    with pytest.raises(CharlmError, match="two characters"):
+        batches.eval_lanes(np.arange(1), 4, 5)

@@ -77,6 +77,18 @@ def test_score_ids_matches_forward_on_one_lane():
     assert score.perplexity == pytest.approx(math.exp(loss), rel=1e-5)
 
 
+
+def test_score_ids_does_not_depend_on_the_number_of_lanes():
+    """Warmed-up lanes score the text as one stream does; cold lanes score it worse."""
+    cfg, params, vocab = tiny_model()
+    ids = np.tile(np.random.default_rng(1).integers(0, 4, 40), 30)     # 1,200 chars with structure
+    one = score_ids(params, cfg, ids, batch=1, seq_len=64)
+    many = score_ids(params, cfg, ids, batch=13, seq_len=10)
+    cold = score_ids(params, cfg, ids, batch=13, seq_len=10, warmup=0)
+    assert one.chars == many.chars == cold.chars == 1199
+    assert many.nats_per_char == pytest.approx(one.nats_per_char, abs=1e-6)
+    assert abs(cold.nats_per_char - one.nats_per_char) > 1e-4
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("run")
