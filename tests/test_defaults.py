@@ -29,3 +29,20 @@ def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
     assert ckpt["model_config"]["hidden"] == ckpt["model_config"]["embedding_dim"] == 8  # E follows H
     assert ckpt["model_config"]["cell"] == "gru" and ckpt["optim_config"]["lr"] == 0.01
     assert ckpt["optim_config"]["schedule"] == "cosine" and ckpt["train_config"]["seq_len"] == 8
+
+
+def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):
+    assert defaults.eval_every(200, 1_003_854, 50, 100) == 200     # tinyshakespeare: unchanged
+    assert defaults.eval_every(200, 58_000, 50, 100) == 11       # ⌊(⌊58,000/50⌋ − 1)/100⌋ windows
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("abc def ghi\n" * 300)          # 3,240 training chars
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--max-steps", "12",
+                                 "--seq-len", "8", "--batch-size", "50"])
+    assert r.exit_code == 0, r.output
+    assert "an epoch is 7 steps, so validating every epoch" in r.stderr
+    history = checkpoint.load(tmp_path / "run" / "last.pkl")["history"]
+    assert [h["step"] for h in history] == [7, 12]
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run2", "--hidden", "8", "--max-steps", "12",
+                                 "--seq-len", "8", "--batch-size", "50", "--eval-every", "5"])
+    assert "validating every epoch" not in r.stderr
+    assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl")["history"]] == [5, 10, 12]
