@@ -47,8 +47,9 @@ def window(lane_ids: np.ndarray, k: int, seq_len: int) -> tuple[np.ndarray, np.n
 def eval_lanes(ids: np.ndarray, batch: int, warmup: int):
     """The layout for scoring every character of `ids` (n,) but the first.
 
-    The n-1 (input, target) pairs are cut into B = min(batch, n-1) lanes of
-    L = ⌊(n-1)/B⌋ consecutive pairs, read side by side. Returns
+    The n-1 (input, target) pairs are cut into B lanes of L = ⌊(n-1)/B⌋
+    consecutive pairs, read side by side; B is `batch`, or fewer so that a lane
+    is at least `warmup` long (a short text is read as fewer, longer lanes). Returns
       x, y  (B, L) inputs and targets, views of `ids`;
       warm  (B, W) the W = min(warmup, L) inputs just before each lane, to run
             the state over first so a lane starts as if the text were read as
@@ -59,7 +60,7 @@ def eval_lanes(ids: np.ndarray, batch: int, warmup: int):
     m = max(len(ids) - 1, 0)
     if m == 0:
         raise CharlmError("need at least two characters to score")
-    B = max(1, min(batch, m))
+    B = max(1, min(batch, m // max(warmup, 1)))
     L = m // B
     x = ids[: B * L].reshape(B, L)                          # (B, L)
     y = ids[1: B * L + 1].reshape(B, L)                     # (B, L)

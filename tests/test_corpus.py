@@ -132,10 +132,13 @@ def test_eval_lanes_score_every_pair_once_and_warm_up_on_what_precedes():
     np.testing.assert_array_equal(np.concatenate([y.reshape(-1), yt]), np.arange(1, 53))
     np.testing.assert_array_equal(y, x + 1)
     np.testing.assert_array_equal(warm[1:], x[1:, :1] - 5 + np.arange(5))   # the 5 inputs before each lane
-    x, y, warm, (xt, yt) = batches.eval_lanes(np.arange(55), 4, 100)
-    assert warm.shape == (4, 13)                         # warm-up capped at the lane length
+    x, y, warm, (xt, yt) = batches.eval_lanes(np.arange(55), 4, 5)
     np.testing.assert_array_equal(np.concatenate([y.reshape(-1), yt]), np.arange(1, 55))
     np.testing.assert_array_equal(xt, [52, 53])          # the tail continues the last lane
-    assert batches.eval_lanes(np.arange(3), 64, 8)[0].shape == (2, 1)
+    x, y, warm, _ = batches.eval_lanes(np.arange(55), 8, 20)
+    assert x.shape == (2, 27) and warm.shape == (2, 20)  # fewer lanes, each at least the warm-up long
+    np.testing.assert_array_equal(warm[1], np.arange(7, 27))
+    assert batches.eval_lanes(np.arange(3), 64, 8)[0].shape == (1, 2)
+    assert batches.eval_lanes(np.arange(3), 64, 0)[0].shape == (2, 1)
     with pytest.raises(CharlmError, match="two characters"):
         batches.eval_lanes(np.arange(1), 4, 5)

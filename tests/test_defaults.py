@@ -34,15 +34,18 @@ def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
 def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):
     assert defaults.eval_every(200, 1_003_854, 50, 100) == 200     # tinyshakespeare: unchanged
     assert defaults.eval_every(200, 58_000, 50, 100) == 11       # ⌊(⌊58,000/50⌋ − 1)/100⌋ windows
+    assert defaults.eval_every(200, 2_000, 50, 100) == 10        # one-window epochs: not every step
+    assert defaults.eval_every(4, 2_000, 50, 100) == 4
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "t.txt").write_text("abc def ghi\n" * 300)          # 3,240 training chars
-    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--max-steps", "12",
+    (tmp_path / "t.txt").write_text("abc def ghi\n" * 500)          # 5,400 training chars
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--max-steps", "20",
                                  "--seq-len", "8", "--batch-size", "50"])
     assert r.exit_code == 0, r.output
-    assert "an epoch is 7 steps, so validating every epoch" in r.stderr
+    assert "validating every 13 steps, not every 200" in r.stderr
     history = checkpoint.load(tmp_path / "run" / "last.pkl")["history"]
-    assert [h["step"] for h in history] == [7, 12]
-    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run2", "--hidden", "8", "--max-steps", "12",
+    assert [h["step"] for h in history] == [13, 20]
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run2", "--hidden", "8", "--max-steps", "20",
                                  "--seq-len", "8", "--batch-size", "50", "--eval-every", "5"])
-    assert "validating every epoch" not in r.stderr
-    assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl")["history"]] == [5, 10, 12]
+    assert r.exit_code == 0, r.output
+    assert "validating every" not in r.stderr
+    assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl")["history"]] == [5, 10, 15, 20]

@@ -143,12 +143,12 @@ def train(
             tcfg = TrainConfig(**{**d_train, **train_kw})
             if not (tcfg.max_steps or tcfg.epochs or tcfg.time_budget):
                 tcfg = dataclasses.replace(tcfg, epochs=10)
-            if "eval_every" not in given:
+            if "eval_every" not in given and tcfg.val_fraction > 0:
                 n_train = len(data.split(tcfg.val_fraction)[0])
                 k = defaults.eval_every(tcfg.eval_every, n_train, tcfg.batch_size, tcfg.seq_len)
                 if k != tcfg.eval_every:
-                    err.print(f"charlm: an epoch is {k} steps, so validating every epoch (not every "
-                              f"{tcfg.eval_every} steps)")
+                    err.print(f"charlm: validating every {k} steps, not every {tcfg.eval_every}: "
+                              "an epoch is that short")
                     tcfg = dataclasses.replace(tcfg, eval_every=k)
             mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
             _train_loop(data, run_dir, mcfg, ocfg, tcfg, None)
