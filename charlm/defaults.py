@@ -55,7 +55,6 @@ def choose(time_budget: float) -> tuple[dict, dict, dict, str]:
     return model_kw, optim_kw, train_kw, why
 
 
-
 def eval_every(every: int, train_chars: int, batch: int, seq_len: int) -> int:
     """Steps between validations: `every`, or one epoch if that is shorter, but
     not under 10 steps (or `every`, if less) however short an epoch is."""

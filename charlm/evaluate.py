@@ -33,8 +33,9 @@ def score_ids(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = 6
               warmup: int = WARMUP, progress: Callable[[int], None] | None = None) -> Score:
     """Score every character of `ids` (n,) but the first (it has no context).
 
-    The text is laid out in `batch` lanes read side by side, with the state
-    carried from window to window, so each lane is scored like one long stream.
+    The text is laid out in `batch` lanes (fewer for a short text, so that each is
+    at least `warmup` long) read side by side, with the state carried from window
+    to window, so each lane is scored like one long stream.
     Each lane but the first is first run over the `warmup` characters before it,
     unscored: without that, every lane would start from a blank state and the
     score would rise with the number of lanes (64 lanes: +0.005 nats/char on a
