@@ -36,6 +36,13 @@ def fit_batch(n: int, batch: int, seq_len: int) -> int:
     return fitting
 
 
+def shares(lanes: int, parts: int) -> tuple[tuple[int, int], ...]:
+    """Split `lanes` into `parts` contiguous [lo, hi) ranges whose sizes differ by at
+    most one; the last range is never empty (it holds lane lanes-1)."""
+    cuts = [r * lanes // parts for r in range(parts + 1)]
+    return tuple((cuts[r], cuts[r + 1]) for r in range(parts))
+
+
 def window(lane_ids: np.ndarray, k: int, seq_len: int) -> tuple[np.ndarray, np.ndarray]:
     """Window k: inputs (B, T) and targets (B, T), the same columns shifted by one."""
     start = k * seq_len

@@ -42,14 +42,28 @@ def score_ids(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = 6
     trained model). With it, the score is that of reading the text as one stream.
     `progress(k)` is called with the characters scored by each window.
     """
+    total, count = score_part(params, cfg, ids, batch=batch, seq_len=seq_len, warmup=warmup, progress=progress)
+    return Score(total / count if count else float("nan"), count)
+
+
+def score_part(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int, seq_len: int, warmup: int,
+               part: tuple[int, int] = (0, 1), progress: Callable[[int], None] | None = None
+               ) -> tuple[float, int]:
+    """Part r of k of `score_ids` (part=(r, k)): the r-th share of its lanes (the last
+    share also scores the tail that continues the last lane). Returns (nll sum in
+    nats, characters scored); the parts of k add up to the whole."""
     x_lanes, y_lanes, warm, (x_tail, y_tail) = batches.eval_lanes(ids, batch, warmup)
     B, L = x_lanes.shape
-    state = model.init_state(cfg, B, params["decoder.bias"].dtype)
-    if warm.shape[1]:
-        _, state = model.evaluate(params, cfg, warm, warm, state)       # (B, W) unscored
-        for v in state.values():
-            v[:, 0] = 0                                                 # lane 0 starts the text
+    lo, hi = batches.shares(B, part[1])[part[0]]
     total, count = 0.0, 0
+    if hi == lo:
+        return total, count
+    state = model.init_state(cfg, hi - lo, params["decoder.bias"].dtype)
+    if warm.shape[1]:
+        _, state = model.evaluate(params, cfg, warm[lo:hi], warm[lo:hi], state)  # (n, W) unscored
+        if lo == 0:
+            for v in state.values():
+                v[:, 0] = 0                                             # lane 0 starts the text
 
     def score(x, y, state):
         nonlocal total, count
@@ -61,7 +75,7 @@ def score_ids(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = 6
         return state
 
     for start in range(0, L, seq_len):
-        state = score(x_lanes[:, start: start + seq_len], y_lanes[:, start: start + seq_len], state)
-    if len(y_tail):
-        score(x_tail[None], y_tail[None], {k: v[:, B - 1:] for k, v in state.items()})
-    return Score(total / count if count else float("nan"), count)
+        state = score(x_lanes[lo:hi, start: start + seq_len], y_lanes[lo:hi, start: start + seq_len], state)
+    if len(y_tail) and hi == B:
+        score(x_tail[None], y_tail[None], {k: v[:, -1:] for k, v in state.items()})
+    return total, count

@@ -78,7 +78,9 @@ def learning_rate(cfg: OptimConfig, progress: float, step: int) -> float:
 
 def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: dict,
            cfg: OptimConfig, lr: float) -> None:
-    """One optimizer step, in place on params and state."""
+    """One optimizer step, in place on params and state. Each array is updated with
+    `out=` operations through one scratch buffer, no temporaries; called with flat
+    buffers (charlm/flat.py) the whole model is a handful of numpy calls."""
     state["step"] += 1
     t = state["step"]
     slots = state["slots"]
@@ -89,24 +91,35 @@ def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: d
         eps = cfg.eps * math.sqrt(c2)  # ε applied to the bias-corrected v, as torch.optim.Adam
     for name, p in params.items():
         g = grads[name]
+        tmp = np.empty_like(g)
         if cfg.name == "adam":
             m, v = slots["m"][name], slots["v"][name]
             m *= cfg.beta1
-            m += (1.0 - cfg.beta1) * g                  # m = β1 m + (1 − β1) g
+            np.multiply(g, 1.0 - cfg.beta1, out=tmp)
+            m += tmp                                    # m = β1 m + (1 − β1) g
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - cfg.beta2
             v *= cfg.beta2
-            v += (1.0 - cfg.beta2) * (g * g)            # v = β2 v + (1 − β2) g²
-            denom = np.sqrt(v)
-            denom += eps
-            p -= step_size * (m / denom)
+            v += tmp                                    # v = β2 v + (1 − β2) g²
+            np.sqrt(v, out=tmp)
+            tmp += eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= step_size
+            p -= tmp                                    # p −= lr·√c2/c1 · m / (√v + ε√c2)
         elif cfg.name == "rmsprop":
             v = slots["v"][name]
+            np.multiply(g, g, out=tmp)
+            tmp *= 1.0 - cfg.alpha
             v *= cfg.alpha
-            v += (1.0 - cfg.alpha) * (g * g)
-            denom = np.sqrt(v)
-            denom += cfg.eps
-            p -= lr * (g / denom)
+            v += tmp                                    # v = α v + (1 − α) g²
+            np.sqrt(v, out=tmp)
+            tmp += cfg.eps
+            np.divide(g, tmp, out=tmp)
+            tmp *= lr
+            p -= tmp                                    # p −= lr · g / (√v + ε)
         else:
             m = slots["m"][name]
             m *= cfg.momentum
-            m += g
-            p -= lr * m
+            m += g                                      # m = μ m + g
+            np.multiply(m, lr, out=tmp)
+            p -= tmp                                    # p −= lr · m

@@ -8,6 +8,7 @@ resumed run continues toward the same end, on the same schedule.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -18,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__, batches, checkpoint, model, optim
+from charlm import __version__, batches, checkpoint, model, optim, threads
 from charlm.corpus import Corpus
 from charlm.errors import CharlmError, UsageError
-from charlm.evaluate import score_ids
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
+from charlm.parallel import Team
 from charlm.sample import generate
 
 DIVERGED = "diverged"
@@ -38,10 +39,11 @@ class TrainConfig:
     time_budget: float = 0.0        # stop after this many seconds of training, validation excluded (0 = none)
     val_fraction: float = 0.1       # last fraction of the text held out for validation
     eval_every: int = 200           # validate and checkpoint every this many steps
-    val_max_chars: int = 0          # score at most this many validation chars (0 = all)
+    val_max_chars: int = 200_000    # validate on this many chars during training (0 = all); all at the end
     log_every: int = 10             # metrics.jsonl line every this many steps
     sample_every: int = 5           # sample preview every this many evaluations (0 = never)
     seed: int = 1337                # init, dropout masks: same seed, same run
+    workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
 
     def __post_init__(self):
         if self.seq_len < 1 or self.batch_size < 1:
@@ -52,6 +54,8 @@ class TrainConfig:
             raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
         if self.eval_every < 1 or self.log_every < 1:
             raise UsageError("--eval-every and --log-every must be ≥ 1")
+        if self.workers < 0 or self.val_max_chars < 0:
+            raise UsageError("--workers and --val-max-chars must be ≥ 0")
 
 
 def _fraction_done(tc: TrainConfig, progress: dict, windows: int) -> float:
@@ -76,24 +80,43 @@ def _budget_reached(tc: TrainConfig, progress: dict, windows: int) -> str | None
     return None
 
 
-def _payload(s: dict) -> dict:
-    """Everything that defines the run at this instant, as plain data."""
-    return {
-        "charlm_version": __version__,
-        "model_config": dataclasses.asdict(s["mcfg"]),
-        "train_config": dataclasses.asdict(s["tcfg"]),
-        "optim_config": dataclasses.asdict(s["ocfg"]),
-        "vocab": s["corpus"].vocab.to_dict(),
-        "params": s["params"],
-        "optimizer": s["ostate"],
-        "progress": dict(s["progress"]),
-        "carried_state": s["state"],
-        "rng": s["rng"].bit_generator.state,
-        "best_val_loss": s["best"],
-        "history": s["history"],
-        "corpus": {"path": s["corpus"].path, "encoding": s["corpus"].encoding,
-                   "fingerprint": s["corpus"].fingerprint},
-    }
+@dataclass
+class RunState:
+    """A training run in progress: what a checkpoint records, plus the team doing the work.
+    The parameters, carried state and optimizer moments are flat buffers shared with
+    the team's ranks (charlm/parallel.py); the checkpoint sees them as named views."""
+    mcfg: ModelConfig
+    ocfg: OptimConfig
+    tcfg: TrainConfig
+    corpus: Corpus
+    team: Team
+    moments: dict[str, np.ndarray]              # optimizer slot -> (P,) flat, as the parameters
+    opt_step: int
+    progress: dict                              # step, epoch, window, chars, elapsed
+    init_rng: dict                              # the generator state after initialisation
+    best: float | None = None
+    best_flat: np.ndarray | None = None         # (P,) the parameters best.pkl holds
+    history: list = dataclasses.field(default_factory=list)
+
+    def payload(self) -> dict:
+        """Everything that defines the run at this instant, as plain data."""
+        layout = self.team.spec.layout
+        return {
+            "charlm_version": __version__,
+            "model_config": dataclasses.asdict(self.mcfg),
+            "train_config": dataclasses.asdict(self.tcfg),
+            "optim_config": dataclasses.asdict(self.ocfg),
+            "vocab": self.corpus.vocab.to_dict(),
+            "params": self.team.params,
+            "optimizer": {"step": self.opt_step, "slots": {k: layout.views(m) for k, m in self.moments.items()}},
+            "progress": dict(self.progress),
+            "carried_state": {k: v.copy() for k, v in self.team.state.items()},
+            "rng": self.init_rng,
+            "best_val_loss": self.best,
+            "history": self.history,
+            "corpus": {"path": self.corpus.path, "encoding": self.corpus.encoding,
+                       "fingerprint": self.corpus.fingerprint},
+        }
 
 
 def _step_of(line: str) -> float:
@@ -116,13 +139,96 @@ def _metrics_file(run_dir: Path, resume_step: int | None):
     return open(path, "a", buffering=1)
 
 
+def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: dict | None,
+           threads_n: int, train_ids: np.ndarray, val: dict[str, np.ndarray]) -> RunState:
+    """The run's state at its first step: fresh from the seed, or exactly as `resume` left it."""
+    B = tcfg.batch_size
+    if resume is None:
+        rng = np.random.default_rng(tcfg.seed)
+        params = model.init_params(mcfg, rng)
+        moments, opt_step = optim.init_state(ocfg, params)["slots"], 0
+        progress = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
+        init_rng, carried, best, history = rng.bit_generator.state, None, None, []
+    else:
+        params, progress = resume["params"], dict(resume["progress"])
+        moments, opt_step = resume["optimizer"]["slots"], resume["optimizer"]["step"]
+        init_rng, carried = resume["rng"], resume["carried_state"]
+        best, history = resume["best_val_loss"], list(resume["history"])
+        if carried["h"].shape[1] != B:
+            raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
+                              f"not {B}; resume with the same --batch-size")
+    team = Team(mcfg, params, B, tcfg.workers, {"train": train_ids, **val}, seed=tcfg.seed, threads=threads_n)
+    layout = team.spec.layout
+    if carried is not None:
+        for k, v in carried.items():
+            team.state[k][...] = v
+    else:
+        team.reset_state()
+    return RunState(mcfg, ocfg, tcfg, corpus, team, {k: layout.pack(m) for k, m in moments.items()}, opt_step,
+                    progress, init_rng, best, team.flat.copy() if best is not None else None, history)
+
+
+def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
+    """One optimizer step on the next window: the step event, or a DIVERGED one."""
+    tcfg, ocfg, progress = r.tcfg, r.ocfg, r.progress
+    lr = optim.learning_rate(ocfg, _fraction_done(tcfg, progress, windows), progress["step"])
+    loss, grad = r.team.train_step("train", progress["window"], tcfg.seq_len, progress["step"])  # grad (P,)
+    norm = optim.clip_grads({"all": grad}, ocfg.clip) if math.isfinite(loss) else float("nan")
+    if not (math.isfinite(loss) and math.isfinite(norm)) or loss > 3 * log_ln_v:
+        return {"event": DIVERGED, "step": progress["step"] + 1, "loss": loss, "lr": lr}
+    state = {"step": r.opt_step, "slots": {k: {"all": m} for k, m in r.moments.items()}}
+    optim.update({"all": r.team.flat}, {"all": grad}, state, ocfg, lr)
+    r.opt_step = state["step"]
+    progress["window"] += 1
+    if progress["window"] == windows:  # epoch boundary: the carried state resets
+        progress["epoch"] += 1
+        progress["window"] = 0
+        r.team.reset_state()
+    progress["step"] += 1
+    progress["chars"] += tcfg.batch_size * tcfg.seq_len
+    return {"event": "step", "step": progress["step"], "epoch": progress["epoch"], "loss": loss, "lr": lr,
+            "grad_norm": norm}
+
+
+def _validate(r: RunState, source: str) -> float | None:
+    """nats/char of ids:source under the current parameters (None without a validation split)."""
+    if source not in r.team.ids:
+        return None
+    return r.team.score(source, r.tcfg.batch_size, r.tcfg.seq_len).nats_per_char
+
+
+def _save(r: RunState, run_dir: Path, val: float | None, smoothed: float | None, final: bool) -> dict:
+    """Record a validation, write last.pkl (and best.pkl if it improved): the eval event."""
+    improved = val is not None and (r.best is None or val < r.best)
+    if improved:
+        r.best, r.best_flat = val, r.team.flat.copy()
+    r.history.append({"step": r.progress["step"], "seconds": round(r.progress["elapsed"], 3),
+                      "train_loss": smoothed, "val_loss": val})
+    payload = r.payload()
+    checkpoint.save(run_dir / "last.pkl", payload)
+    if improved or val is None:
+        checkpoint.save(run_dir / "best.pkl", payload)
+    return {"event": "eval", "step": r.progress["step"], "val_loss": val, "best": r.best,
+            "improved": improved, "final": final}
+
+
+def _score_best_on_all(r: RunState) -> float:
+    """The whole validation split's score of the parameters best.pkl holds."""
+    live = r.team.flat.copy()
+    r.team.flat[...] = r.best_flat
+    try:
+        return r.team.score("val_all", r.tcfg.batch_size, r.tcfg.seq_len).nats_per_char
+    finally:
+        r.team.flat[...] = live
+
+
 def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig,
-        resume: dict | None = None, should_stop: Callable[[], bool] = lambda: False) -> Iterator[dict]:
-    """Train, yielding events. `resume` is a loaded checkpoint to continue exactly."""
+        resume: dict | None = None, should_stop: Callable[[], bool] = lambda: False,
+        threads_n: int | None = None) -> Iterator[dict]:
+    """Train, yielding events. `resume` is a loaded checkpoint to continue exactly.
+    threads_n: BLAS threads per process (charlm/threads.py decides when None)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     train_ids, val_ids = corpus.split(tcfg.val_fraction)
-    if tcfg.val_max_chars:
-        val_ids = val_ids[: tcfg.val_max_chars]
     B = batches.fit_batch(len(train_ids), tcfg.batch_size, tcfg.seq_len)
     if B != tcfg.batch_size:
         yield {"event": "note", "text": f"the training text ({len(train_ids)} chars) is too short for "
@@ -131,108 +237,67 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     if len(val_ids) < 2 and tcfg.val_fraction > 0:
         raise CharlmError(f"the validation split has {len(val_ids)} characters; use a larger "
                           "--val-fraction or more text (or --val-fraction 0 for no validation)")
-    lane_ids = batches.lanes(train_ids, B)
+    val = {}
+    if len(val_ids) >= 2:
+        val["val"] = val_ids[: tcfg.val_max_chars or None]
+        if len(val["val"]) < len(val_ids):
+            val["val_all"] = val_ids
+    tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
     windows = batches.windows_per_epoch(len(train_ids), B, tcfg.seq_len)
     log_ln_v = math.log(len(corpus.vocab))
+    threads_n = threads.blas_threads(threads_n)
+    with threads.limited(threads_n):
+        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, train_ids, val)
+        with r.team:
+            yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop)
 
-    s = {"mcfg": mcfg, "ocfg": ocfg, "tcfg": tcfg, "corpus": corpus}
-    if resume is None:
-        s["rng"] = np.random.default_rng(tcfg.seed)
-        s["params"] = model.init_params(mcfg, s["rng"])
-        s["ostate"] = optim.init_state(ocfg, s["params"])
-        s["state"] = model.init_state(mcfg, B)
-        s["progress"] = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
-        s["best"], s["history"] = None, []
-    else:
-        s["rng"] = np.random.default_rng()
-        s["rng"].bit_generator.state = resume["rng"]
-        s["params"], s["ostate"] = resume["params"], resume["optimizer"]
-        s["state"], s["progress"] = resume["carried_state"], dict(resume["progress"])
-        s["best"], s["history"] = resume["best_val_loss"], list(resume["history"])
-        if s["state"]["h"].shape[1] != B:
-            raise CharlmError(f"the checkpoint carries state for batch {s['state']['h'].shape[1]}, "
-                              f"not {B}; resume with the same --batch-size")
-    progress = s["progress"]
-    metrics = _metrics_file(run_dir, None if resume is None else progress["step"])
-    n_params = sum(p.size for p in s["params"].values())
-    yield {"event": "start", "params": n_params, "batch": B, "windows_per_epoch": windows,
-           "train_chars": len(train_ids), "val_chars": len(val_ids), "progress": dict(progress)}
 
-    def validate_and_save(final: bool) -> dict:
-        val = None
-        if len(val_ids) >= 2:
-            val = score_ids(s["params"], mcfg, val_ids, batch=B, seq_len=tcfg.seq_len).nats_per_char
-        improved = val is not None and (s["best"] is None or val < s["best"])
-        if improved or (val is None and final):
-            s["best"] = val if val is not None else s["best"]
-        s["history"].append({"step": progress["step"], "seconds": round(progress["elapsed"], 3),
-                             "train_loss": smoothed, "val_loss": val})
-        payload = _payload(s)
-        checkpoint.save(run_dir / "last.pkl", payload)
-        if improved or val is None:
-            checkpoint.save(run_dir / "best.pkl", payload)
-        return {"event": "eval", "step": progress["step"], "val_loss": val, "best": s["best"],
-                "improved": improved, "final": final}
-
-    smoothed = None
-    evals = 0
-    t0 = time.perf_counter() - progress["elapsed"]
-    t_last, chars_last = time.perf_counter(), progress["chars"]
-    reason = None
+def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bool,
+          should_stop: Callable[[], bool]) -> Iterator[dict]:
+    tcfg, progress = r.tcfg, r.progress
+    metrics = _metrics_file(run_dir, progress["step"] if resumed else None)
+    n_params = r.team.spec.layout.size
+    n_val = {k: len(v) for k, v in r.team.ids.items() if k != "train"}
+    yield {"event": "start", "params": n_params, "batch": tcfg.batch_size, "windows_per_epoch": windows,
+           "train_chars": len(r.team.ids["train"]), "val_chars": n_val.get("val_all", n_val.get("val", 0)),
+           "val_slice": n_val["val"] if "val_all" in n_val else None, "workers": r.team.workers,
+           "progress": dict(progress)}
+    smoothed, evals, reason = None, 0, None
+    clock = _Clock(progress)
     while True:
-        progress["elapsed"] = time.perf_counter() - t0
+        progress["elapsed"] = clock.elapsed()
         reason = _budget_reached(tcfg, progress, windows)
         if reason:  # only when resuming a run that had already ended
             break
-        x, y = batches.window(lane_ids, progress["window"], tcfg.seq_len)
-        lr = optim.learning_rate(ocfg, _fraction_done(tcfg, progress, windows), progress["step"])
-        loss, _, new_state, cache = model.forward(s["params"], mcfg, x, y, s["state"], rng=s["rng"])
-        grads, _ = model.backward(s["params"], mcfg, cache) if math.isfinite(loss) else ({}, None)
-        norm = optim.clip_grads(grads, ocfg.clip) if grads else float("nan")
-        if not (math.isfinite(loss) and math.isfinite(norm)) or loss > 3 * log_ln_v:
+        ev = _train_step(r, windows, log_ln_v)
+        if ev["event"] == DIVERGED:
             metrics.close()
-            yield {"event": DIVERGED, "step": progress["step"] + 1, "loss": loss, "lr": lr}
+            yield ev
             return
-        optim.update(s["params"], grads, s["ostate"], ocfg, lr)
-        s["state"] = new_state
-        progress["window"] += 1
-        if progress["window"] == windows:  # epoch boundary: the carried state resets
-            progress["epoch"] += 1
-            progress["window"] = 0
-            s["state"] = model.init_state(mcfg, B)
-        progress["step"] += 1
-        progress["chars"] += x.size
-        progress["elapsed"] = time.perf_counter() - t0
-        smoothed = loss if smoothed is None else 0.95 * smoothed + 0.05 * loss
-        now = time.perf_counter()
-        rate = (progress["chars"] - chars_last) / max(now - t_last, 1e-9)
-        step_event = {"event": "step", "step": progress["step"], "epoch": progress["epoch"],
-                      "loss": loss, "smoothed": smoothed, "lr": lr, "grad_norm": norm,
-                      "chars_per_sec": rate, "elapsed": progress["elapsed"],
-                      "fraction": _fraction_done(tcfg, progress, windows)}
-        if progress["step"] % tcfg.log_every == 0:
-            t_last, chars_last = now, progress["chars"]
+        progress["elapsed"] = clock.elapsed()
+        smoothed = ev["loss"] if smoothed is None else 0.95 * smoothed + 0.05 * ev["loss"]
+        rate = clock.rate(progress["chars"], progress["step"] % tcfg.log_every == 0)
+        ev |= {"smoothed": smoothed, "chars_per_sec": rate, "elapsed": progress["elapsed"],
+               "fraction": _fraction_done(tcfg, progress, windows)}
         reason = _budget_reached(tcfg, progress, windows)
         val_event = None
         if progress["step"] % tcfg.eval_every == 0 or reason:  # the last step is always validated
-            t_eval = time.perf_counter()
-            val_event = validate_and_save(final=bool(reason))
-            t0 += time.perf_counter() - t_eval  # budgets count training time, not validation
-            t_last += time.perf_counter() - t_eval
+            yield {"event": "validating", "step": progress["step"], "chars": n_val.get("val", 0)}
+            with clock.paused():  # budgets count training time, not validation
+                val_event = _save(r, run_dir, _validate(r, "val"), smoothed, final=bool(reason))
             evals += 1
         if progress["step"] % tcfg.log_every == 0 or val_event:
             metrics.write(json.dumps({
                 "step": progress["step"], "seconds": round(progress["elapsed"], 3), "epoch": progress["epoch"],
-                "train_loss": round(loss, 5), "val_loss": val_event and val_event["val_loss"],
-                "lr": lr, "grad_norm": round(norm, 5), "chars_per_sec": round(rate, 1)}) + "\n")
-        yield step_event
+                "train_loss": round(ev["loss"], 5), "val_loss": val_event and val_event["val_loss"],
+                "lr": ev["lr"], "grad_norm": round(ev["grad_norm"], 5), "chars_per_sec": round(rate, 1)}) + "\n")
+        yield ev
         if val_event:
             yield val_event
             if tcfg.sample_every and evals % tcfg.sample_every == 0:
-                t_sample = time.perf_counter()
-                text = "".join(c[0] for c in generate(s["params"], mcfg, corpus.vocab, length=200,
-                                                       temperature=0.8, rng=np.random.default_rng(0)))
-                t0 += time.perf_counter() - t_sample
+                with clock.paused():
+                    text = "".join(c[0] for c in generate(r.team.params, r.mcfg, r.corpus.vocab, length=200,
+                                                           temperature=0.8, rng=np.random.default_rng(0)))
                 yield {"event": "sample", "step": progress["step"], "text": text}
         if reason:
             break
@@ -240,12 +305,47 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
             reason = "interrupted"
             break
     if reason == "interrupted":  # save now; a full validation pass can wait for the resume
-        checkpoint.save(run_dir / "last.pkl", _payload(s))
-    elif not s["history"] or s["history"][-1]["step"] != progress["step"]:  # resumed after the end
-        yield validate_and_save(final=True)
+        checkpoint.save(run_dir / "last.pkl", r.payload())
+    elif not r.history or r.history[-1]["step"] != progress["step"]:  # resumed after the end
+        yield {"event": "validating", "step": progress["step"], "chars": n_val.get("val", 0)}
+        yield _save(r, run_dir, _validate(r, "val"), smoothed, final=True)
+    best_all = None
+    if reason != "interrupted" and "val_all" in n_val and r.best_flat is not None:
+        yield {"event": "validating", "step": progress["step"], "chars": n_val["val_all"], "whole": True}
+        best_all = _score_best_on_all(r)
     metrics.close()
-    yield {"event": "done", "reason": reason, "step": progress["step"], "best": s["best"],
-           "elapsed": progress["elapsed"], "history": s["history"]}
+    yield {"event": "done", "reason": reason, "step": progress["step"], "best": r.best, "best_all": best_all,
+           "elapsed": progress["elapsed"], "history": r.history, "val_chars": n_val}
+
+
+class _Clock:
+    """Training time, counted in one place: wall time since the run began, less the
+    pauses (validation, samples), plus what a resumed run had already used."""
+
+    def __init__(self, progress: dict):
+        self.t0 = time.perf_counter() - progress["elapsed"]
+        self.t_rate, self.chars_rate = time.perf_counter(), progress["chars"]
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @contextlib.contextmanager
+    def paused(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            self.t0 += dt
+            self.t_rate += dt
+
+    def rate(self, chars: int, restart: bool) -> float:
+        """Training chars/s since the last restart of the rate window."""
+        now = time.perf_counter()
+        rate = (chars - self.chars_rate) / max(now - self.t_rate, 1e-9)
+        if restart:
+            self.t_rate, self.chars_rate = now, chars
+        return rate
 
 
 def configs_from_checkpoint(ckpt: dict) -> tuple[OptimConfig, TrainConfig]:

@@ -63,12 +63,12 @@ def test_tiny_model_learns_far_below_ln_v(text_file, tmp_path):
     assert done["best"] < 0.5 * math.log(len(data.vocab)), done["best"]
 
 
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_resume_is_bit_identical(text_file, tmp_path, schedule):
+@pytest.mark.parametrize(("schedule", "workers"), [("constant", 1), ("cosine", 1), ("cosine", 2)])
+def test_resume_is_bit_identical(text_file, tmp_path, schedule, workers):
     data = corpus.load(text_file, tmp_path / "cache")
     mcfg = small(data)
     ocfg = OptimConfig(schedule=schedule, warmup_steps=3)
-    tcfg = TrainConfig(seq_len=10, batch_size=4, max_steps=40, eval_every=7, seed=5)
+    tcfg = TrainConfig(seq_len=10, batch_size=4, max_steps=40, eval_every=7, seed=5, workers=workers)
     run_to_end(data, tmp_path / "once", mcfg, ocfg, tcfg)
     # crosses an epoch boundary? 40 steps of 4×10 over ~90 KB: no; a second test covers epochs
     run_to_end(data, tmp_path / "twice", mcfg, ocfg, tcfg, stop_at=20)
@@ -85,6 +85,7 @@ def test_resume_is_bit_identical(text_file, tmp_path, schedule):
         for name in a["params"]:
             assert np.array_equal(a["optimizer"]["slots"][slot][name], b["optimizer"]["slots"][slot][name])
     assert a["progress"]["step"] == b["progress"]["step"] == 40
+    assert a["train_config"]["workers"] == workers  # a resume keeps the worker count, hence the run
     steps = [json.loads(line)["step"] for line in (tmp_path / "twice" / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))  # no duplicated lines after the resume
 

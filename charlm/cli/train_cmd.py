@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import checkpoint, defaults
+from charlm import checkpoint, defaults, threads
 from charlm import corpus as corpus_mod
 from charlm import train as train_mod
 from charlm.cli.common import LATEST, RUNS, err
@@ -90,9 +90,14 @@ def train(
                                                   T.val_fraction, min=0.0, max=0.9)] = None,
     eval_every: Annotated[int | None, _opt("--eval-every", "Validate and checkpoint every K steps",
                                               T.eval_every, min=1)] = None,
-    val_max_chars: Annotated[int | None, _opt("--val-max-chars", "Score at most this many validation "
-                                                 "chars per evaluation (0 = all)", T.val_max_chars, min=0)] = None,
+    val_max_chars: Annotated[int | None, _opt("--val-max-chars", "Validate on the first N validation "
+                                                 "chars during training (0 = all); all are scored at the end",
+                                                 T.val_max_chars, min=0)] = None,
     seed: Annotated[int | None, _opt("--seed", "Random seed (same seed, same run)", T.seed)] = None,
+    workers: Annotated[int | None, _opt("--workers", f"Processes sharing the batch's lanes (env {threads.ENV_WORKERS})",
+                                           "one per usable core, ≥ 8 lanes each", min=1)] = None,
+    threads_n: Annotated[int | None, _opt("--threads", f"BLAS threads per process (env {threads.ENV_THREADS})",
+                                             1, min=1)] = None,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
                                                    "checkpoint", show_default=False)] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
@@ -104,7 +109,7 @@ def train(
     if "optimizer" in given:
         optim_kw["name"] = given["optimizer"]
     train_kw = {k: given[k] for k in ("seq_len", "batch_size", "max_steps", "epochs", "time_budget",
-                                      "val_fraction", "eval_every", "val_max_chars", "seed") if k in given}
+                                      "val_fraction", "eval_every", "val_max_chars", "seed", "workers") if k in given}
     if resume is not None:
         ckpt = checkpoint.load(resume, prefer="last.pkl")
         run_dir = Path(ckpt["path"]).parent
@@ -151,13 +156,13 @@ def train(
                               "an epoch is that short")
                     tcfg = dataclasses.replace(tcfg, eval_every=k)
             mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
-            _train_loop(data, run_dir, mcfg, ocfg, tcfg, None)
+            _train_loop(data, run_dir, mcfg, ocfg, tcfg, None, threads_n)
         except BaseException:
             if created and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
                 shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no debris
             raise
         return
-    _train_loop(data, run_dir, mcfg, ocfg, tcfg, ckpt)
+    _train_loop(data, run_dir, mcfg, ocfg, tcfg, ckpt, threads_n)
 
 
 def _fresh_run_dir(text_path: Path) -> Path:
@@ -197,7 +202,7 @@ def _describe(mcfg: ModelConfig) -> str:
     return f"{mcfg.cell} {mcfg.layers}×{mcfg.hidden}, {inp} input{extra}"
 
 
-def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
+def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt, threads_n: int | None) -> None:
     stop = {"requested": False}
 
     def on_sigint(signum, frame):
@@ -216,7 +221,8 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
         tqdm.write(line, file=sys.stderr) if bar is not None and tty else err.print(line)
 
     try:
-        for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"]):
+        for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
+                                threads_n=threads_n):
             kind = ev["event"]
             if kind == "note":
                 say(f"charlm: {ev['text']}")
@@ -226,6 +232,10 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
                     f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                     f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
                     f"({ocfg.schedule}), {_budget(tcfg)} → {run_dir}")
+                slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, on all at the end"
+                          if ev["val_slice"] else "validating on all of them")
+                say(f"charlm: {_workers(ev['workers'], ev['batch'], threads.blas_threads(threads_n))}; "
+                    f"{ev['val_chars']:,} validation chars, {slice_}")
                 bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
                            bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
             elif kind == "step":
@@ -237,7 +247,16 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
                 if not tty and time.monotonic() - last_line > 30:  # a log file still sees progress
                     say(f"{100 * ev['fraction']:.0f}% {status}")
                     last_line = time.monotonic()
+            elif kind == "validating":
+                what = "the whole validation split" if ev.get("whole") else "validation"
+                if tty:
+                    bar.set_description_str("validate", refresh=False)
+                    bar.set_postfix_str(f"{what}: {ev['chars']:,} chars", refresh=True)
+                elif ev.get("whole"):
+                    say(f"charlm: scoring best.pkl on {what} ({ev['chars']:,} chars) …")
             elif kind == "eval":
+                if tty:
+                    bar.set_description_str("train", refresh=False)
                 if not linked:  # runs/latest only ever points at a run with a checkpoint
                     _link_latest(run_dir)
                     linked = True
@@ -263,6 +282,13 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt) -> None:
             bar.close()
 
 
+def _workers(k: int, batch: int, n_threads: int) -> str:
+    per = "thread" if n_threads == 1 else "threads"
+    if k == 1:
+        return f"one process, {n_threads} BLAS {per}"
+    return f"{k} processes with {batch // k}–{-(-batch // k)} lanes and {n_threads} BLAS {per} each"
+
+
 def _budget(tcfg: TrainConfig) -> str:
     parts = [f"{tcfg.max_steps} steps" if tcfg.max_steps else "", f"{tcfg.epochs:g} epochs" if tcfg.epochs else "",
              f"{tcfg.time_budget:g}s" if tcfg.time_budget else ""]
@@ -280,6 +306,10 @@ def _summary(ev: dict, run_dir: Path) -> None:
     best = ev["best"]
     score = (f"best val {best:.4f} nats/char ({best / math.log(2):.3f} bits/char, "
              f"perplexity {math.exp(best):.2f})" if best is not None else "no validation split")
+    if ev.get("best_all") is not None:
+        whole = ev["best_all"]
+        score += (f" on the first {ev['val_chars']['val']:,} validation chars; on all "
+                  f"{ev['val_chars']['val_all']:,}: {whole:.4f} nats/char ({whole / math.log(2):.3f} bits/char)")
     err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
               f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
               f"  next: charlm sample --model {run_dir}   |   charlm eval perplexity --model {run_dir}")
