@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import batches, evaluate, model
+from charlm import batches, evaluate, model, threads
 from charlm.errors import CharlmError
 from charlm.flat import Layout
 from charlm.model import ModelConfig
@@ -257,3 +257,17 @@ class Team:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def score(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int, seq_len: int,
+          workers: int | None = None, threads_n: int | None = None,
+          progress: Callable[[int], None] | None = None) -> evaluate.Score:
+    """`evaluate.score_ids` over worker processes (charlm/threads.py picks how many when
+    workers is None) with threads_n BLAS threads each: the same score, sooner."""
+    k = threads.score_workers(workers, len(ids))
+    n = threads.blas_threads(threads_n)
+    with threads.limited(n):
+        if k == 1:
+            return evaluate.score_ids(params, cfg, ids, batch=batch, seq_len=seq_len, progress=progress)
+        with Team(cfg, params, batch, min(k, batch), {"text": ids}, threads=n) as team:
+            return team.score("text", batch, seq_len, progress=progress)

@@ -27,6 +27,7 @@ from charlm.errors import UsageError
 ENV_THREADS = "CHARLM_THREADS"
 ENV_WORKERS = "CHARLM_WORKERS"
 MIN_LANES = 8   # a worker with fewer lanes spends its step on Python overhead
+MIN_SCORE_CHARS = 50_000  # a worker takes ~0.4 s to start: scoring less text is quicker without it
 
 
 def usable_cores() -> int:
@@ -56,6 +57,12 @@ def workers(requested: int | None, lanes: int) -> int:
     else one per usable core with at least MIN_LANES lanes each. Never more than lanes."""
     k = requested or _from_env(ENV_WORKERS) or max(1, min(usable_cores(), lanes // MIN_LANES))
     return max(1, min(k, lanes))
+
+
+def score_workers(requested: int | None, chars: int) -> int:
+    """Worker processes for scoring `chars` characters: as `workers`, but one per
+    MIN_SCORE_CHARS at most, so a short text is scored without starting any."""
+    return requested or _from_env(ENV_WORKERS) or max(1, min(usable_cores(), chars // MIN_SCORE_CHARS))
 
 
 @contextlib.contextmanager

@@ -3,10 +3,18 @@ flat optimizer: K worker processes must compute what one process computes."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from charlm import batches, evaluate, model, optim, threads
+from charlm import batches, checkpoint, evaluate, model, optim, threads
 from charlm.errors import CharlmError, UsageError
 from charlm.flat import Layout
 from charlm.model import ModelConfig
@@ -116,3 +124,66 @@ def test_thread_policy_and_overrides(monkeypatch):
     monkeypatch.setenv(threads.ENV_WORKERS, "two")
     with pytest.raises(UsageError, match="CHARLM_WORKERS"):
         threads.workers(None, 50)
+
+
+# ------------------------------------------------------- through the real executable
+
+_SCRIPT = Path(sys.executable).with_name("charlm")
+CHARLM = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "charlm"]
+ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+SMALL = ["--hidden", "16", "--layers", "2", "--seq-len", "16", "--batch-size", "16", "--eval-every", "10"]
+
+
+def charlm(args, cwd, env=None, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(CHARLM + [str(a) for a in args], cwd=cwd, env={**ENV, **(env or {})}, text=True,
+                          capture_output=True, timeout=120, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("par")
+    rng = np.random.default_rng(0)
+    words = ["alpha", "beta", "gamma", "delta", "pi"]
+    (root / "t.txt").write_text(" ".join(rng.choice(words) for _ in range(30000)) + "\n")
+    p = charlm(["train", "t.txt", "--out", "run", "--max-steps", "20", "--workers", "2", *SMALL], root)
+    assert p.returncode == 0, p.stderr
+    assert "2 processes with 8–8 lanes and 1 BLAS thread each" in p.stderr
+    return root
+
+
+def test_eval_with_workers_scores_as_one_process(trained):
+    scores = {}
+    for k in ("1", "2"):
+        p = charlm(["eval", "perplexity", "t.txt", "-m", "run", "--json", "--workers", k], trained)
+        assert p.returncode == 0, p.stderr
+        scores[k] = json.loads(p.stdout)
+    assert scores["1"]["chars"] == scores["2"]["chars"]
+    assert scores["2"]["nats_per_char"] == pytest.approx(scores["1"]["nats_per_char"], rel=1e-6)
+
+
+def test_bad_worker_setting_is_one_line(trained):
+    p = charlm(["train", "t.txt", "--out", "bad", "--max-steps", "2", *SMALL], trained,
+               env={threads.ENV_WORKERS: "two"})
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert p.stderr.strip().splitlines()[-1].startswith("error: CHARLM_WORKERS must be a whole number")
+    assert not (trained / "bad" / "last.pkl").exists()
+
+
+def test_ctrl_c_with_workers_saves_and_resumes(trained):
+    """Ctrl-C from a terminal reaches the whole process group: the workers ignore it,
+    rank 0 finishes the step, saves last.pkl and exits 130; the run then resumes."""
+    args = ["train", "t.txt", "--out", "cc", "--max-steps", "100000", "--workers", "2", *SMALL]
+    proc = subprocess.Popen(CHARLM + args, cwd=trained, env=ENV, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (trained / "cc" / "last.pkl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    ckpt = checkpoint.load(trained / "cc" / "last.pkl")
+    assert ckpt["train_config"]["workers"] == 2
+    p = charlm(["train", "--resume", "cc", "--max-steps", str(ckpt["progress"]["step"] + 5)], trained)
+    assert p.returncode == 0, p.stderr
+    assert checkpoint.load(trained / "cc" / "last.pkl")["progress"]["step"] == ckpt["progress"]["step"] + 5

@@ -13,16 +13,22 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint
+from charlm import __version__, checkpoint, parallel, threads
 from charlm import corpus as corpus_mod
 from charlm import export as export_mod
 from charlm.cli.common import err, model_path, note_excluded
 from charlm.errors import CharlmError
-from charlm.evaluate import Score, score_ids
+from charlm.evaluate import Score
 from charlm.sample import check_options, generate
 
 ModelOpt = Annotated[Path | None, typer.Option(
     "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]
+
+WorkersOpt = Annotated[int | None, typer.Option(
+    "--workers", min=1, help=f"Processes sharing the work (env {threads.ENV_WORKERS})",
+    show_default=f"one per usable core and {threads.MIN_SCORE_CHARS:,} chars")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", min=1, help=f"BLAS threads per process (env {threads.ENV_THREADS})", show_default="1")]
 
 
 def sample(
@@ -37,6 +43,7 @@ def sample(
     num_samples: Annotated[int, typer.Option("--num-samples", help="Independent samples, generated together")] = 1,
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model "
                                                "never saw (they are listed) instead of failing")] = False,
+    threads_n: ThreadsOpt = None,
 ):
     """Generate text; it streams to stdout, everything else goes to stderr."""
     check_options(temperature, top_k, top_p, length, num_samples)
@@ -53,8 +60,12 @@ def sample(
         seed = int(np.random.SeedSequence().entropy % (2**32))
         err.print(f"charlm: --seed {seed}")
     rng = np.random.default_rng(seed)
-    pieces = generate(params, cfg, vocab, length=length, prime=prime, temperature=temperature, top_k=top_k,
-                      top_p=top_p, num_samples=num_samples, rng=rng)
+    with threads.limited(threads.blas_threads(threads_n)):
+        _write_samples(generate(params, cfg, vocab, length=length, prime=prime, temperature=temperature,
+                                top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rng), num_samples)
+
+
+def _write_samples(pieces, num_samples: int) -> None:
     out = sys.stdout
     if num_samples == 1:
         for piece in pieces:
@@ -80,6 +91,8 @@ def perplexity(
     seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Window length")] = 256,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding of FILE",
                                                     show_default="the training corpus's")] = None,
+    workers: WorkersOpt = None,
+    threads_n: ThreadsOpt = None,
 ):
     """Perplexity, bits/char and nats/char of a model on text, with the state carried through it."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
@@ -105,8 +118,8 @@ def perplexity(
         for name, ids in parts:
             if len(ids) < 2:
                 raise CharlmError(f"{name}: needs at least 2 characters in the vocabulary to score")
-            scores.append((name, score_ids(params, cfg, ids, batch=batch_size, seq_len=seq_len,
-                                           progress=bar.update)))
+            scores.append((name, parallel.score(params, cfg, ids, batch=batch_size, seq_len=seq_len,
+                                                workers=workers, threads_n=threads_n, progress=bar.update)))
     chars = sum(s.chars for _, s in scores)
     total = Score(sum(s.nats_per_char * s.chars for _, s in scores) / chars, chars)
     n_oov = sum(oov.values())
