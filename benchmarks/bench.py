@@ -94,6 +94,8 @@ def measure(builders: dict[str, Callable[[], wl.Workload]], reps: int, rep_secon
             last_lib = w.lib
             out[name]["rates"].append(timed(w, k, rep_seconds))
         others.append(meter.stop())
+    for w, _ in built.values():
+        w.close()
     for res in out.values():
         res["median"] = statistics.median(res["rates"])
     return out, others
@@ -115,6 +117,37 @@ def cell_builders(torch, cell: str, H: int, textbook: bool) -> dict[str, Callabl
     return b
 
 
+LOAD_CASES = (("lstm", 256), ("gru", 256))
+
+
+def load_builders(torch, cell: str, H: int) -> dict[str, Callable[[], wl.Workload]]:
+    """The workloads timed quiet and with one core busy: charlm as it runs now, charlm as the
+    first release ran (one process, OpenBLAS's 2 threads), and PyTorch with 2 threads."""
+    b = {"charlm_train": partial(wl.charlm_train, cell, H),
+         "charlm_eval": partial(wl.charlm_evaluate, cell, H),
+         "charlm1x2_train": partial(wl.charlm_train, cell, H, workers=1, blas=2),
+         "charlm1x2_eval": partial(wl.charlm_evaluate, cell, H, workers=1, blas=2)}
+    if torch is not None:
+        b |= {"torch_train": partial(wl.torch_train, torch, cell, H),
+              "torch_eval": partial(wl.torch_evaluate, torch, cell, H)}
+    return b
+
+
+def under_load(torch, args) -> list[dict]:
+    """Each LOAD_CASES row measured quiet, then again while another process keeps one
+    core busy (a Python busy loop, as a browser tab or a compile would)."""
+    rows = []
+    for cell, H in LOAD_CASES:
+        print(f"  load: {cell} H={H} quiet ...", end="", file=sys.stderr, flush=True)
+        quiet, _ = measure(load_builders(torch, cell, H), args.reps, args.rep_seconds, args.settle, args.wait_quiet)
+        print(" busy ...", end="", file=sys.stderr, flush=True)
+        with machine.busy_core():
+            busy, others = measure(load_builders(torch, cell, H), args.reps, args.rep_seconds, args.settle)
+        print(f" done, others {report.load_text(others)}", file=sys.stderr, flush=True)
+        rows.append({"cell": cell, "hidden": H, "quiet": quiet, "busy": busy, "other_load": others})
+    return rows
+
+
 def _list(kind: Callable, allowed=None):
     def parse(text: str):
         items = [kind(x) for x in text.split(",") if x.strip()]
@@ -126,7 +159,7 @@ def _list(kind: Callable, allowed=None):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench", description=__doc__.split("\n")[0])
-    p.add_argument("--quick", action="store_true", help="smoke run: H=128 only, 2 short rounds (~30 s)")
+    p.add_argument("--quick", action="store_true", help="smoke run: H=128 only, 2 short rounds (~60 s)")
     p.add_argument("--cells", type=_list(str, CELLS), default=list(CELLS), help="e.g. lstm,gru")
     p.add_argument("--sizes", type=_list(int), default=None, help="hidden sizes, e.g. 128,256,512")
     p.add_argument("--reps", type=int, default=None, help="timed rounds (default 5, quick 2)")
@@ -136,6 +169,7 @@ def parse_args(argv):
                    help="before each round wait up to S s for other processes to use < 0.3 cores")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch comparison")
     p.add_argument("--no-textbook", action="store_true", help="skip the textbook numpy LSTM")
+    p.add_argument("--no-load", action="store_true", help="skip the rows measured with one core busy")
     p.add_argument("--json", metavar="PATH", help="also write all results, every repetition, as JSON")
     a = p.parse_args(argv)
     a.sizes = a.sizes or ([128] if a.quick else list(SIZES))
@@ -171,10 +205,11 @@ def main(argv=None) -> int:
                           "workloads": res, "other_load": others})
             print(f" {time.perf_counter() - t0:.0f} s, other processes' load {report.load_text(others)}",
                   file=sys.stderr, flush=True)
+    load_rows = [] if args.no_load else under_load(torch, args)
     results = {"machine": info, "settings": {k: v for k, v in vars(args).items() if k != "json"},
                "shapes": {"batch": wl.BATCH, "seq": wl.SEQ, "eval_batch": wl.EVAL_BATCH, "vocab": wl.VOCAB,
                           "layers": 2, "embedding": "= hidden", "gemm": wl.GEMM_SHAPE},
-               "gemm": gemm, "cells": cells, "torch": torch is not None}
+               "gemm": gemm, "cells": cells, "load": load_rows, "torch": torch is not None}
     results["targets"] = report.targets(results)
     results["runtime_s"] = round(time.perf_counter() - t_start, 1)
     results["other_load"] = whole_run.stop()

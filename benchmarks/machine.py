@@ -9,6 +9,7 @@ elsewhere the measurement falls back to the process-wide ru_maxrss.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import datetime
 import gc
@@ -17,6 +18,7 @@ import os
 import platform
 import re
 import resource
+import subprocess
 import sys
 import time
 
@@ -142,8 +144,49 @@ def _busy_seconds() -> float | None:
 
 
 def _own_seconds() -> float:
+    """CPU seconds of this process and its live children (charlm's worker processes)."""
     t = os.times()
-    return t.user + t.system
+    own = t.user + t.system
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in _children():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            own += (int(fields[11]) + int(fields[12])) / tick   # utime, stime
+        except (OSError, ValueError, IndexError):
+            pass
+    return own
+
+
+def _children() -> list[str]:
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    pids = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/children") as f:
+                pids += f.read().split()
+        except OSError:
+            pass
+    return [p for p in pids if p not in _HOGS]
+
+
+_HOGS: set[str] = set()  # our children that stand for other programs: not counted as our own time
+
+
+@contextlib.contextmanager
+def busy_core():
+    """Another process keeps one core busy (a Python busy loop) while the body runs."""
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    _HOGS.add(str(hog.pid))
+    try:
+        time.sleep(0.5)
+        yield
+    finally:
+        hog.kill()
+        hog.wait()
 
 
 # ----------------------------------------------------------------- memory (MB)

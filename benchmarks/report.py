@@ -1,4 +1,4 @@
-"""Turns the benchmark's measurements into tables and a pass/fail list against issue 5.
+"""Turns the benchmark's measurements into tables and a pass/fail list against issue 11.
 
 Every ratio is paired: the median over rounds of (a in round r) / (b in round r), both
 measured in the same interleaved round (see bench.py), so it may differ slightly from
@@ -16,11 +16,10 @@ from benchmarks import workloads as wl
 TARGETS = (
     ("train ≥ torch", "charlm_train", "torch_train", 1.0, lambda c, h: True, "target"),
     ("train ≥ 1.2× torch", "charlm_train", "torch_train", 1.2, lambda c, h: c == "gru", "aim"),
-    ("train ≥ 2.5× textbook", "charlm_train", "textbook_train", 2.5, lambda c, h: c == "lstm" and h >= 256, "target"),
-    ("train ≥ 85% of GEMM", "charlm_train", "gemm", 0.85, lambda c, h: c == "lstm" and h == 512, "target"),
-    ("sample ×1 ≥ 5× torch", "charlm_sample1", "torch_sample1", 5.0, lambda c, h: True, "target"),
+    ("sample ×1 ≥ 3× torch", "charlm_sample1", "torch_sample1", 3.0, lambda c, h: True, "target"),
     ("eval ≥ 3× train", "charlm_eval", "charlm_train", 3.0, lambda c, h: True, "target"),
 )
+LOAD_GOAL = 0.5  # with one core busy, charlm keeps at least half its quiet speed
 
 
 def paired(ws: dict, a: str, b: str, scale: float = 1.0) -> float | None:
@@ -45,7 +44,44 @@ def targets(results: dict) -> list[dict]:
             status = "skip" if value is None else ("pass" if value >= goal else "fail")
             out.append({"what": what, "cell": c["cell"], "hidden": c["hidden"], "value": value,
                         "goal": goal, "kind": kind, "status": status})
+    for row in results.get("load", []):
+        for name in ("charlm_train", "charlm_eval"):
+            value = _busy_ratio(row, name)
+            out.append({"what": f"{name.split('_')[1]} busy ≥ {LOAD_GOAL}× quiet", "cell": row["cell"],
+                        "hidden": row["hidden"], "value": value, "goal": LOAD_GOAL, "kind": "target",
+                        "status": "pass" if value >= LOAD_GOAL else "fail"})
     return out
+
+
+def _busy_ratio(row: dict, name: str) -> float | None:
+    """Median speed with one core busy over median quiet speed (measured minutes apart,
+    so not paired round by round)."""
+    if name not in row["quiet"]:
+        return None
+    return row["busy"][name]["median"] / row["quiet"][name]["median"]
+
+
+def load_table(results: dict) -> list[str]:
+    if not results.get("load"):
+        return []
+    lines = ["", "ONE CORE BUSY: chars/s quiet → with a Python busy loop on one core (B=50/500, T=50), "
+             "and the ratio",
+             f"{'cell':<5}{'H':>5}  {'workload':<44}{'quiet':>10}{'busy':>10}{'busy/quiet':>12}"]
+    names = {"charlm_train": "charlm train (workers, 1 BLAS thread each)",
+             "charlm_eval": "charlm eval (workers, 1 BLAS thread each)",
+             "charlm1x2_train": "charlm train, 1 process × 2 threads (v1)",
+             "charlm1x2_eval": "charlm eval, 1 process × 2 threads (v1)",
+             "torch_train": "torch train (2 threads)", "torch_eval": "torch eval (2 threads)"}
+    for row in results["load"]:
+        for name, label in names.items():
+            if name not in row["quiet"]:
+                continue
+            v = _busy_ratio(row, name)
+            mark = ("✓" if v >= LOAD_GOAL else "✗") if name in ("charlm_train", "charlm_eval") else ""
+            lines.append(f"{row['cell']:<5}{row['hidden']:>5}  {label:<44}{_n(row['quiet'][name]['median']):>10}"
+                         f"{_n(row['busy'][name]['median']):>10}{v:>11.2f}×{mark}")
+        lines.append(f"{'':10}others during the busy rounds: {load_text(row['other_load'])}")
+    return lines
 
 
 def gemm_line(g: dict) -> str:
@@ -102,9 +138,9 @@ def render(results: dict) -> str:
         lines.append(
             f"{c['cell']:<5}{c['hidden']:>5}{_n(_med(ws, 'charlm_train')):>10}{_n(_med(ws, 'torch_train')):>10}"
             f"{r(c, 'charlm_train', 'torch_train', 'train ≥ torch'):>9}{_n(_med(ws, 'textbook_train')):>10}"
-            f"{r(c, 'charlm_train', 'textbook_train', 'train ≥ 2.5× textbook'):>8}"
+            f"{r(c, 'charlm_train', 'textbook_train'):>8}"
             f"{_med(ws, 'charlm_train') * fpc / 1e9:>9.1f}"
-            f"{r(c, 'charlm_train', 'gemm', 'train ≥ 85% of GEMM', pct=True):>8}"
+            f"{r(c, 'charlm_train', 'gemm', pct=True):>8}"
             f"{r(c, 'torch_train', 'gemm', pct=True):>11}{_busy(c):>7}   "
             f"{_mem(ws, 'charlm_train', 'torch_train', 'textbook_train')}")
     lines += ["", "SAMPLING chars/s: one step per character, softmax + one draw per stream (numpy Generator / "
@@ -115,7 +151,7 @@ def render(results: dict) -> str:
         ws = c["workloads"]
         lines.append(
             f"{c['cell']:<5}{c['hidden']:>5}{_n(_med(ws, 'charlm_sample1')):>11}{_n(_med(ws, 'torch_sample1')):>10}"
-            f"{r(c, 'charlm_sample1', 'torch_sample1', 'sample ×1 ≥ 5× torch'):>9}"
+            f"{r(c, 'charlm_sample1', 'torch_sample1', 'sample ×1 ≥ 3× torch'):>9}"
             f"{_n(_med(ws, 'charlm_sample64')):>12}{_n(_med(ws, 'torch_sample64')):>11}"
             f"{r(c, 'charlm_sample64', 'torch_sample64'):>9}")
     lines += ["", f"EVALUATION chars/s: forward + loss only, N={sh['eval_batch']}, T={sh['seq']}, from a zero state",
@@ -134,6 +170,7 @@ def render(results: dict) -> str:
                   f"forward + backward, 6·[G·H·(E+H) + G·H·2H + H·V] per char (workloads.py)."]
     lines.append("others = cores kept busy by other processes during that row's rounds (median); "
                  "on 2 cores anything above ~0.2 makes the ratios noisy.")
+    lines += load_table(results)
     lines += ["", *summary(results)]
     load = " ".join(f"{x:.2f}" for x in results["loadavg_end"])
     other = results.get("other_load")
@@ -150,7 +187,7 @@ def summary(results: dict) -> list[str]:
     ts = results["targets"]
     count = {(k, s): sum(t["kind"] == k and t["status"] == s for t in ts)
              for k in ("target", "aim") for s in ("pass", "fail", "skip")}
-    lines = [f"TARGETS (issue 5): {count['target', 'pass']} met, {count['target', 'fail']} missed, "
+    lines = [f"TARGETS (issue 11): {count['target', 'pass']} met, {count['target', 'fail']} missed, "
              f"{count['target', 'skip']} skipped; aims: {count['aim', 'pass']} met, {count['aim', 'fail']} missed"]
     if not results["torch"]:
         lines.append(f"  PyTorch comparison skipped: {results['machine']['torch_skipped']}")

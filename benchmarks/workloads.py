@@ -24,13 +24,14 @@ So train = 6·[G·H·(E + H) + (L − 1)·G·H·2H + H·V] FLOPs/char; eval = a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from benchmarks.textbook_lstm import TextbookLSTM
 from benchmarks.torch_ref import TorchLM
-from charlm import model, optim
+from charlm import model, optim, threads
+from charlm.parallel import Team
 from charlm.sample import next_ids
 
 VOCAB = 65              # V: tiny-shakespeare's alphabet
@@ -47,6 +48,7 @@ class Workload:
     lib: str                        # "numpy" | "torch": whose thread pool runs it
     unit: str                       # what run() returns: "chars" | "flop"
     run: Callable[[int], float]     # run(k): do k units of work, return the amount done
+    close: Callable[[], None] = field(default=lambda: None)  # stops its worker processes, if any
 
 
 def train_flops_per_char(cell: str, hidden: int, layers: int = 2, embedding: int | None = None,
@@ -65,19 +67,19 @@ def _batches(rng: np.random.Generator, n: int, count: int = 4):
 
 # ---------------------------------------------------------- charlm entry points
 
-def charlm_train_step(params, cfg, ocfg, ostate, ids, targets, state):
-    """One Adam step with global-norm clipping; returns (loss, carried state)."""
-    loss, _, state, cache = model.forward(params, cfg, ids, targets, state)
-    grads, _ = model.backward(params, cfg, cache)
-    optim.clip_grads(grads, ocfg.clip)
-    optim.update(params, grads, ostate, ocfg, ocfg.lr)
-    return loss, state
+def charlm_train_step(team: Team, ocfg, ostate: dict, window: int, step: int) -> float:
+    """One Adam step with global-norm clipping, as `charlm train` takes it: the team's
+    ranks share the lanes, then clip and update the flat parameters; returns the loss."""
+    loss, grad = team.train_step("train", window, SEQ, step)             # grad (P,)
+    optim.clip_grads({"all": grad}, ocfg.clip)
+    optim.update({"all": team.flat}, {"all": grad}, ostate, ocfg, ocfg.lr)
+    return loss
 
 
-def charlm_eval(params, cfg, ids, targets) -> float:
-    """Mean loss of one large batch from a zero state, forward only (what `eval perplexity` runs)."""
-    nll, _ = model.evaluate(params, cfg, ids, targets, model.init_state(cfg, len(ids)))
-    return float(nll.mean())
+def charlm_eval(team: Team) -> float:
+    """Score the team's "text" ids as EVAL_BATCH lanes of SEQ characters from a zero
+    state, forward only, over its ranks (what `eval perplexity` runs)."""
+    return team.score("text", EVAL_BATCH, SEQ, warmup=0).nats_per_char
 
 
 def charlm_sample(run: dict, ids, n_chars, rng):
@@ -110,31 +112,39 @@ def gemm() -> Workload:
     return Workload("numpy GEMM", "numpy", "flop", run)
 
 
-def charlm_train(cell: str, hidden: int, layers: int = 2) -> Workload:
+def charlm_train(cell: str, hidden: int, layers: int = 2, workers: int | None = None,
+                 blas: int = 1) -> Workload:
+    """charlm's training step with `workers` processes (None: charlm's policy) of `blas`
+    BLAS threads each; workers=1, blas=2 is the single process of the first release."""
     cfg, params = _charlm_setup(cell, hidden, layers)
     ocfg = optim.OptimConfig(lr=2e-3, clip=5.0)
-    ostate = optim.init_state(ocfg, params)
-    data = _batches(np.random.default_rng(1), BATCH)
-    carry = {"state": model.init_state(cfg, BATCH), "i": 0}
+    ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
+    team = Team(cfg, params, BATCH, threads.workers(workers, BATCH), {"train": ids}, threads=blas)
+    team.reset_state()
+    ostate = {"step": 0, "slots": {k: {"all": np.zeros_like(team.flat)} for k in ("m", "v")}}
+    carry = {"i": 0}
 
     def run(k):
-        for _ in range(k):
-            ids, targets = data[carry["i"] % len(data)]
-            carry["i"] += 1
-            _, carry["state"] = charlm_train_step(params, cfg, ocfg, ostate, ids, targets, carry["state"])
+        with threads.limited(blas):
+            for _ in range(k):
+                charlm_train_step(team, ocfg, ostate, carry["i"] % 4, carry["i"])
+                carry["i"] += 1
         return k * BATCH * SEQ
-    return Workload("charlm train", "numpy", "chars", run)
+    return Workload("charlm train", "numpy", "chars", run, team.close)
 
 
-def charlm_evaluate(cell: str, hidden: int, layers: int = 2) -> Workload:
+def charlm_evaluate(cell: str, hidden: int, layers: int = 2, workers: int | None = None,
+                    blas: int = 1) -> Workload:
     cfg, params = _charlm_setup(cell, hidden, layers)
-    ids, targets = _batches(np.random.default_rng(2), EVAL_BATCH, count=1)[0]
+    ids = np.random.default_rng(2).integers(0, VOCAB, EVAL_BATCH * SEQ + 1).astype(np.uint8)
+    team = Team(cfg, params, EVAL_BATCH, threads.workers(workers, EVAL_BATCH), {"text": ids}, threads=blas)
 
     def run(k):
-        for _ in range(k):
-            charlm_eval(params, cfg, ids, targets)
+        with threads.limited(blas):
+            for _ in range(k):
+                charlm_eval(team)
         return k * EVAL_BATCH * SEQ
-    return Workload("charlm eval", "numpy", "chars", run)
+    return Workload("charlm eval", "numpy", "chars", run, team.close)
 
 
 def charlm_sampler(cell: str, hidden: int, streams: int, layers: int = 2) -> Workload:
@@ -144,7 +154,8 @@ def charlm_sampler(cell: str, hidden: int, streams: int, layers: int = 2) -> Wor
     carry = {"ids": np.zeros(streams, np.intp)}
 
     def run(k):
-        carry["ids"] = charlm_sample(sampler, carry["ids"], k * SAMPLE_UNIT, rng)
+        with threads.limited(threads.blas_threads()):  # as `charlm sample` runs
+            carry["ids"] = charlm_sample(sampler, carry["ids"], k * SAMPLE_UNIT, rng)
         return k * SAMPLE_UNIT * streams
     return Workload(f"charlm sample ×{streams}", "numpy", "chars", run)
 
