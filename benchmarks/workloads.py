@@ -71,8 +71,7 @@ def charlm_train_step(team: Team, ocfg, ostate: dict, window: int, step: int) ->
     """One Adam step with global-norm clipping, as `charlm train` takes it: the team's
     ranks share the lanes, then clip and update the flat parameters; returns the loss."""
     loss, grad = team.train_step("train", window, SEQ, step)             # grad (P,)
-    optim.clip_grads({"all": grad}, ocfg.clip)
-    optim.update({"all": team.flat}, {"all": grad}, ostate, ocfg, ocfg.lr)
+    optim.clip_and_update(team.flat, grad, ostate, ocfg, ocfg.lr)
     return loss
 
 
@@ -121,7 +120,7 @@ def charlm_train(cell: str, hidden: int, layers: int = 2, workers: int | None = 
     ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
     team = Team(cfg, params, BATCH, threads.workers(workers, BATCH), {"train": ids}, threads=blas)
     team.reset_state()
-    ostate = {"step": 0, "slots": {k: {"all": np.zeros_like(team.flat)} for k in ("m", "v")}}
+    ostate = optim.init_state(ocfg, {"all": team.flat})
     carry = {"i": 0}
 
     def run(k):

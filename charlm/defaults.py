@@ -1,25 +1,32 @@
 """Default settings for `charlm train`, chosen by measurement (benchmarks/RESULTS.md).
 
-What gives the best validation loss depends on how long the run may train:
-a short budget wants a model small enough to see the text several times, a long
-one a bigger model with dropout to keep it from memorising. So the defaults are a
-small table keyed by the time budget, and every choice is printed. An option given
-on the command line always wins.
+What gives the best validation loss depends on how many steps the run can take:
+few steps want a model small enough to see the text several times, many steps a
+bigger model with dropout to keep it from memorising. Machines differ 2–3× in
+speed, so with a time budget the model is chosen from the speed measured on this
+machine at the start (charlm/speed.py: a few timed steps of each candidate, largest
+first) and not from the budget alone. Every choice is printed; an option given on
+the command line always wins.
 
-The rule, for a run with time budget S seconds (no budget: as for S ≤ 600):
-    S ≤ 600    GRU 2×256, embedding 256, no dropout, Adam 3e-3
-    S > 600    GRU 2×384, embedding 384, dropout 0.2, Adam 3e-3
-always with batch 50 × sequence 100, gradient clip 5, and 100 warm-up steps then a
-cosine decay of the learning rate to a tenth, timed to end with the run.
+The rule, for a run with time budget S seconds: the first tier, from the top, whose
+model can take at least `min_steps` steps in S at the measured rate:
+    GRU 2×384, embedding 384, dropout 0.2     ≥ 1,850 steps
+    GRU 2×256, embedding 256, no dropout      ≥ 800 steps
+    GRU 2×128, embedding 128, no dropout      otherwise
+With no time budget the 2×256 tier is used and nothing is measured.
+Always Adam 3e-3, batch 50 × sequence 100, gradient clip 5, and 100 warm-up steps
+then a cosine decay of the learning rate to a tenth, timed to end with the run.
+Why these numbers: on the Intel box the 2×384 tier won from 600 s up, where it took
+1,850 steps; on tinyshakespeare the 2×256 model reached 1.4529 nats/char in 1,600
+steps and 1.5197 in 706 (RESULTS.md, "Defaults by measured speed").
 Validation (and best.pkl) comes every 200 steps, or every epoch when an epoch is
 shorter than that (but not under 10 steps): on a small corpus the best point can
 come within a few epochs.
-On tinyshakespeare in 300 s the GRU reached 1.464 nats/char where an LSTM of the
-same width reached 1.539 (PyTorch's LSTM reference: 1.525).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from charlm import batches
@@ -27,32 +34,61 @@ from charlm import batches
 
 @dataclass(frozen=True)
 class Tier:
-    up_to_seconds: float    # applies to budgets up to this long
+    min_steps: int          # chosen when its model can take at least this many steps in the budget
     hidden: int             # H (and the embedding width E)
     dropout: float
     lr: float
 
+    def describe(self) -> str:
+        return f"gru 2×{self.hidden}, embedding {self.hidden}, dropout {self.dropout:g}"
+
 
 TIERS = (
-    Tier(600, 256, 0.0, 3e-3),
-    Tier(float("inf"), 384, 0.2, 3e-3),
+    Tier(1850, 384, 0.2, 3e-3),
+    Tier(800, 256, 0.0, 3e-3),
+    Tier(0, 128, 0.0, 3e-3),
 )
-NO_BUDGET_AS = 600.0
+NO_BUDGET = TIERS[1]
 MIN_EVAL_EVERY = 10
 
 
-def choose(time_budget: float) -> tuple[dict, dict, dict, str]:
-    """(model, optimizer, training) keyword defaults for a budget, and a one-line why."""
-    seconds = time_budget or NO_BUDGET_AS
-    tier = next(t for t in TIERS if seconds <= t.up_to_seconds)
-    model_kw = {"cell": "gru", "layers": 2, "hidden": tier.hidden, "embedding_dim": tier.hidden,
-                "dropout": tier.dropout}
+def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None
+           ) -> tuple[dict, dict, dict, str]:
+    """(model, optimizer, training) keyword defaults for a run, and a one-line why.
+
+    steps_per_second(model_kw) measures a candidate's training speed here; without
+    it (or without a budget) the no-budget tier is used."""
+    tier, measured = NO_BUDGET, ""
+    if time_budget and steps_per_second is not None:
+        for tier in TIERS:
+            rate = steps_per_second(_model_kw(tier))
+            steps = rate * time_budget
+            if steps >= tier.min_steps:
+                break
+        measured = (f"; measured {rate:.2f} steps/s here, about {steps:,.0f} steps in {time_budget:g}s "
+                    f"(this tier needs ≥ {tier.min_steps:,})")
     optim_kw = {"name": "adam", "lr": tier.lr, "schedule": "cosine", "warmup_steps": 100}
-    train_kw = {"batch_size": 50, "seq_len": 100}
     span = "no time budget" if not time_budget else f"a {time_budget:g}s budget"
-    why = (f"defaults for {span}: gru 2×{tier.hidden}, embedding {tier.hidden}, dropout {tier.dropout:g}, "
-           f"adam lr {tier.lr:g} with cosine decay (rule in charlm/defaults.py; options you give win)")
-    return model_kw, optim_kw, train_kw, why
+    why = (f"defaults for {span}: {tier.describe()}, adam lr {tier.lr:g} with cosine decay{measured} "
+           "(options you give win; the rule is in charlm train --help)")
+    return _model_kw(tier), optim_kw, dict(TRAIN), why
+
+
+TRAIN = {"batch_size": 50, "seq_len": 100}
+
+
+def rule() -> str:
+    """The rule in words, for `charlm train --help`."""
+    tiers = "; ".join(f"{t.describe()} if it can take ≥ {t.min_steps:,} steps" if t.min_steps
+                      else f"else {t.describe()}" for t in TIERS)
+    return (f"Defaults: with --time-budget, a few timed steps measure this machine's speed and pick the first "
+            f"of: {tiers}. With no budget: {NO_BUDGET.describe()}, for 10 epochs. Always adam lr "
+            f"{NO_BUDGET.lr:g}, {TRAIN['batch_size']} lanes × {TRAIN['seq_len']} steps, 100 warm-up steps, "
+            "then a cosine decay to a tenth that ends with the run. Options you give win.")
+
+
+def _model_kw(tier: Tier) -> dict:
+    return {"cell": "gru", "layers": 2, "hidden": tier.hidden, "embedding_dim": tier.hidden, "dropout": tier.dropout}
 
 
 def eval_every(every: int, train_chars: int, batch: int, seq_len: int) -> int:

@@ -64,6 +64,15 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
     return norm
 
 
+def clip_and_update(flat: np.ndarray, grad: np.ndarray, state: dict, cfg: OptimConfig, lr: float) -> float:
+    """A whole optimizer step on flat buffers (charlm/flat.py): clip `grad` (P,) to
+    cfg.clip, then update `flat` (P,) in place. `state` is `init_state(cfg, {"all": flat})`.
+    Returns the norm before clipping."""
+    norm = clip_grads({"all": grad}, cfg.clip)
+    update({"all": flat}, {"all": grad}, state, cfg, lr)
+    return norm
+
+
 def learning_rate(cfg: OptimConfig, progress: float, step: int) -> float:
     """LR at `step` (0-based). `progress` in [0, 1] is how far the run is toward its end
     (steps or wall-clock, whichever budget binds); cosine decays over it after warm-up."""

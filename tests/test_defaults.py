@@ -8,14 +8,38 @@ from typer.testing import CliRunner
 from charlm import checkpoint, defaults
 from charlm.cli import app
 
+FAST = {384: 3.1, 256: 5.3, 128: 9.0}    # steps/s of each tier's model on a fast box
+SLOW = {384: 0.9, 256: 2.0, 128: 4.5}    # and on one 2.5× slower
 
-@pytest.mark.parametrize("budget,hidden,dropout", [(0, 256, 0.0), (120, 256, 0.0), (600, 256, 0.0),
-                                                    (601, 384, 0.2), (1800, 384, 0.2)])
-def test_tier_by_budget(budget, hidden, dropout):
-    model_kw, optim_kw, train_kw, why = defaults.choose(budget)
+
+@pytest.mark.parametrize("budget,rates,hidden,dropout", [
+    (300, FAST, 256, 0.0), (600, FAST, 384, 0.2), (1800, FAST, 384, 0.2),
+    (300, SLOW, 128, 0.0), (600, SLOW, 256, 0.0), (1800, SLOW, 256, 0.0), (3600, SLOW, 384, 0.2)])
+def test_tier_by_measured_speed(budget, rates, hidden, dropout):
+    """The first tier, largest first, whose model takes its minimum steps in the budget."""
+    asked = []
+
+    def steps_per_second(kw):
+        asked.append(kw["hidden"])
+        return rates[kw["hidden"]]
+    model_kw, optim_kw, train_kw, why = defaults.choose(budget, steps_per_second)
     assert model_kw["hidden"] == model_kw["embedding_dim"] == hidden and model_kw["dropout"] == dropout
     assert optim_kw["schedule"] == "cosine" and train_kw == {"batch_size": 50, "seq_len": 100}
-    assert f"2×{hidden}" in why
+    assert asked == [t.hidden for t in defaults.TIERS][: asked.index(hidden) + 1]  # measured top-down
+    assert f"2×{hidden}" in why and f"measured {rates[hidden]:.2f} steps/s" in why
+    assert f"about {rates[hidden] * budget:,.0f} steps" in why
+
+
+def test_no_budget_measures_nothing():
+    model_kw, _, _, why = defaults.choose(0.0, lambda kw: pytest.fail("measured without a budget"))
+    assert model_kw["hidden"] == 256 and "no time budget" in why and "measured" not in why
+
+
+def test_help_states_the_rule():
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
+    text = " ".join(r.output.split())
+    assert "gru 2×384, embedding 384, dropout 0.2 if it can take ≥ 1,850 steps" in text
+    assert "With no budget: gru 2×256" in text
 
 
 def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
@@ -29,6 +53,17 @@ def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
     assert ckpt["model_config"]["hidden"] == ckpt["model_config"]["embedding_dim"] == 8  # E follows H
     assert ckpt["model_config"]["cell"] == "gru" and ckpt["optim_config"]["lr"] == 0.01
     assert ckpt["optim_config"]["schedule"] == "cosine" and ckpt["train_config"]["seq_len"] == 8
+
+
+def test_cli_measures_speed_for_a_budget(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("abc def ghi\n" * 300)
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--time-budget", "1",
+                                 "--seq-len", "8", "--batch-size", "4"])
+    assert r.exit_code == 0, r.output
+    assert "timing a few training steps" in r.stderr and "steps/s here" in r.stderr
+    ckpt = checkpoint.load(tmp_path / "run" / "last.pkl")
+    assert ckpt["model_config"]["hidden"] == 8                                    # the option still wins
 
 
 def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from charlm import __version__
+from charlm import __version__, defaults
 from charlm.cli import corpus_cmd, report_cmd, train_cmd, use_cmds
 from charlm.cli.common import fail
 from charlm.errors import CharlmError
@@ -56,7 +56,7 @@ def _guard(command):
     return run
 
 
-app.command("train")(_guard(train_cmd.train))
+app.command("train", epilog=defaults.rule())(_guard(train_cmd.train))
 app.command("sample")(_guard(use_cmds.sample))
 app.command("info")(_guard(use_cmds.info))
 app.command("export")(_guard(use_cmds.export))

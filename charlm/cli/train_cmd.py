@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import checkpoint, defaults, threads
+from charlm import batches, checkpoint, defaults, speed, threads
 from charlm import corpus as corpus_mod
 from charlm import train as train_mod
 from charlm.cli.common import LATEST, RUNS, err
@@ -28,7 +28,7 @@ from charlm.optim import OptimConfig
 from charlm.train import TrainConfig
 
 M, O, T = ModelConfig(vocab_size=1), OptimConfig(), TrainConfig()
-BY_BUDGET = "by time budget, see charlm/defaults.py"
+BY_BUDGET = "by the speed measured here and the time budget; see the rule below"
 
 
 class Cell(str, Enum):
@@ -139,7 +139,11 @@ def train(
         _check_writable(run_dir)
         try:
             data = corpus_mod.load(text_path, run_dir, encoding)
-            d_model, d_optim, d_train, why = defaults.choose(train_kw.get("time_budget", 0.0))
+            budget = train_kw.get("time_budget", 0.0)
+            if budget:
+                err.print("charlm: timing a few training steps to choose the model for this machine …")
+            d_model, d_optim, d_train, why = defaults.choose(
+                budget, _speed_probe(data, given, model_kw, {**defaults.TRAIN, **train_kw}, threads_n))
             err.print(f"charlm: {why}")
             model_kw = {**d_model, **model_kw}
             if "embedding_dim" not in given:  # the embedding follows the hidden width unless given
@@ -163,6 +167,25 @@ def train(
             raise
         return
     _train_loop(data, run_dir, mcfg, ocfg, tcfg, ckpt, threads_n)
+
+
+def _speed_probe(data, given: dict, model_kw: dict, train_kw: dict, threads_n: int | None):
+    """steps_per_second(tier's model keywords) for defaults.choose: the candidate with the
+    options given applied, timed on this corpus with the run's batch, window and workers."""
+    train_ids = data.split(train_kw.get("val_fraction", T.val_fraction))[0]
+    batch = batches.fit_batch(len(train_ids), train_kw["batch_size"], train_kw["seq_len"])
+    measured: dict = {}
+
+    def steps_per_second(tier_kw: dict) -> float:
+        kw = {**tier_kw, **model_kw}
+        if "embedding_dim" not in given:
+            kw["embedding_dim"] = kw["hidden"]
+        key = tuple(sorted(kw.items()))
+        if key not in measured:
+            measured[key] = speed.steps_per_second(ModelConfig(vocab_size=len(data.vocab), **kw), train_ids, batch,
+                                                   train_kw["seq_len"], given.get("workers"), threads_n)
+        return measured[key]
+    return steps_per_second
 
 
 def _fresh_run_dir(text_path: Path) -> Path:

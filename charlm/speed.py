@@ -1,0 +1,43 @@
+"""How fast this machine trains a given model: a few timed steps, before a run starts.
+
+The time-budget defaults (charlm/defaults.py) pick the model that can take enough
+steps in the budget, so they need the real rate here, under today's load, with the
+run's own batch, window and worker processes. The probe trains a throwaway copy:
+nothing it does reaches the run.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from charlm import model, optim, threads
+from charlm.model import ModelConfig
+from charlm.parallel import Team
+
+WARMUP_STEPS = 1     # first touches of memory, lazy set-up
+TIMED_STEPS = 3
+
+
+def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
+                     workers: int | None = None, threads_n: int | None = None) -> float:
+    """Training steps per second of `cfg` on windows of `train_ids` (batch × seq_len),
+    with the worker processes and BLAS threads a run would use; forward, backward,
+    clipping and an Adam update, as `charlm.train` takes a step."""
+    params = model.init_params(cfg, np.random.default_rng(0))
+    n = threads.blas_threads(threads_n)
+    k = threads.workers(workers, batch)
+    windows = max(1, min(WARMUP_STEPS + TIMED_STEPS, len(train_ids) // batch // seq_len - 1))
+    ids = train_ids[: batch * (windows * seq_len + 1)]
+    ocfg = optim.OptimConfig()
+    with threads.limited(n), Team(cfg, params, batch, k, {"train": ids}, threads=n) as team:
+        team.reset_state()
+        state = optim.init_state(ocfg, {"all": team.flat})
+        t0 = 0.0
+        for step in range(WARMUP_STEPS + TIMED_STEPS):
+            if step == WARMUP_STEPS:
+                t0 = time.perf_counter()
+            _, grad = team.train_step("train", step % windows, seq_len, step)
+            optim.clip_and_update(team.flat, grad, state, ocfg, ocfg.lr)
+        return TIMED_STEPS / (time.perf_counter() - t0)
