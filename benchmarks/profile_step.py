@@ -1,9 +1,11 @@
-"""Where a training step's time goes: cProfile over a few charlm training steps.
+"""Where a training step's time goes: cProfile over a few steps of one rank's share.
 
-    PYTHONPATH=. python benchmarks/profile_step.py [CELL] [H]     # default: lstm 512
+    PYTHONPATH=. python benchmarks/profile_step.py [CELL] [H] [LANES]   # default: lstm 512 25
 
-2 layers, embedding = H, B = 50, T = 50, V = 65, Adam + clip 5 (the `make bench` shape).
-numpy's matmuls are C calls, so their time shows under the Python function that made them.
+2 layers, embedding = H, T = 50, V = 65, Adam + clip 5 (the `make bench` shape), one
+process with one BLAS thread over LANES lanes: what each of `charlm train`'s worker
+processes does when two share the bench's 50 lanes. numpy's matmuls are C calls, so
+their time shows under the Python function that made them.
 """
 
 import cProfile
@@ -13,34 +15,38 @@ import time
 
 import numpy as np
 
-from charlm import model, optim
+from charlm import model, optim, threads
+from charlm.parallel import Team
+
+T = 50
 
 
 def main() -> None:
     cell = sys.argv[1] if len(sys.argv) > 1 else "lstm"
     hidden = int(sys.argv[2]) if len(sys.argv) > 2 else 512
+    lanes = int(sys.argv[3]) if len(sys.argv) > 3 else 25
     cfg = model.ModelConfig(65, cell, 2, hidden, hidden)
     params = model.init_params(cfg, np.random.default_rng(0))
     ocfg = optim.OptimConfig()
-    ostate = optim.init_state(ocfg, params)
-    ids = np.random.default_rng(1).integers(0, 65, (50, 51))
-    carry = {"state": model.init_state(cfg, 50)}
+    ids = np.random.default_rng(1).integers(0, 65, lanes * (4 * T + 1)).astype(np.uint8)
+    with threads.limited(1), Team(cfg, params, lanes, 1, {"train": ids}) as team:
+        team.reset_state()
+        ostate = optim.init_state(ocfg, {"all": team.flat})
 
-    def step():
-        _, _, carry["state"], cache = model.forward(params, cfg, ids[:, :-1], ids[:, 1:], carry["state"])
-        grads, _ = model.backward(params, cfg, cache)
-        optim.clip_grads(grads, ocfg.clip)
-        optim.update(params, grads, ostate, ocfg, ocfg.lr)
+        def step(i):
+            _, grad = team.train_step("train", i % 4, T, i)
+            optim.clip_and_update(team.flat, grad, ostate, ocfg, ocfg.lr)
 
-    step()  # warm-up
-    profiler = cProfile.Profile()
-    t0 = time.perf_counter()
-    profiler.enable()
-    for _ in range(6):
-        step()
-    profiler.disable()
-    print(f"{cell} 2×{hidden}: {6 * 2500 / (time.perf_counter() - t0):,.0f} chars/s under the profiler")
-    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+        step(0)  # warm-up
+        profiler = cProfile.Profile()
+        t0 = time.perf_counter()
+        profiler.enable()
+        for i in range(1, 7):
+            step(i)
+        profiler.disable()
+        print(f"{cell} 2×{hidden}, {lanes} lanes: {6 * lanes * T / (time.perf_counter() - t0):,.0f} chars/s "
+              "under the profiler")
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(14)
 
 
 if __name__ == "__main__":
