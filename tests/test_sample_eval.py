@@ -41,12 +41,24 @@ def test_sampling_follows_the_distribution():
     np.testing.assert_allclose(freq, probs, atol=0.015)
     hot = next_ids(np.log(probs)[None].repeat(20000, axis=0), np.random.default_rng(1), 0.5)
     assert np.mean(hot == 0) > 0.75  # lower temperature sharpens toward the mode
+    rng, one = np.random.default_rng(2), np.log(probs)[None]
+    single = np.array([next_ids(one, rng, 1.0)[0] for _ in range(20000)])  # the 1-D path
+    np.testing.assert_allclose(np.bincount(single, minlength=3) / len(single), probs, atol=0.015)
 
 
 def tiny_model():
     vocab = Vocab("\nabc", [1, 1, 1, 1])
     cfg = ModelConfig(4, cell="gru", layers=1, hidden=6)
     return cfg, model.init_params(cfg, np.random.default_rng(0)), vocab
+
+
+def test_one_stream_draws_as_the_batched_path():
+    """The 1-D path for a single stream picks the id the (N, V) path picks for row 0."""
+    logits = np.random.default_rng(3).normal(0, 2, (2, 40)).astype(np.float32)
+    for seed in range(300):
+        alone = next_ids(logits[:1], np.random.default_rng(seed), 0.7)
+        batched = next_ids(logits, np.random.default_rng(seed), 0.7)
+        assert alone.shape == (1,) and alone[0] == batched[0], seed
 
 
 def test_generate_is_seeded_and_starts_with_the_prime():
