@@ -81,8 +81,9 @@ def resolve(path: str | Path, prefer: str = "best.pkl") -> Path:
     return path
 
 
-def load(path: str | Path, prefer: str = "best.pkl") -> dict:
-    """Load and validate a checkpoint; every failure is a one-line CharlmError."""
+def load(path: str | Path, prefer: str = "best.pkl", training: bool = False) -> dict:
+    """Load and validate a checkpoint; every failure is a one-line CharlmError.
+    training=True also requires everything a resume needs (optimizer, progress, …)."""
     path = resolve(path, prefer)
     try:
         raw = path.read_bytes()
@@ -105,10 +106,12 @@ def load(path: str | Path, prefer: str = "best.pkl") -> dict:
     if version > VERSION:
         raise CharlmError(f"{path} has checkpoint format version {version}, newer than this charlm "
                           f"reads ({VERSION}); upgrade charlm to load it")
-    missing = [k for k in REQUIRED if k not in data]
+    missing = [k for k in REQUIRED + (TRAINING if training else ()) if k not in data]
     if missing:
-        raise CharlmError(f"{path} is an incomplete charlm checkpoint (missing {', '.join(missing)})")
+        what = "cannot be resumed" if training and not set(missing) & set(REQUIRED) else "is incomplete"
+        raise CharlmError(f"{path} {what}: the checkpoint has no {', '.join(missing)}")
     data["path"] = str(path)
+    validate(data, str(path))
     return data
 
 
@@ -119,15 +122,72 @@ def build_config(cls, d: dict | None):
     return cls(**{k: v for k, v in (d or {}).items() if k in names})
 
 
-def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[dict, ModelConfig, dict, Vocab]:
-    """(checkpoint, model config, verified params, vocab) from a checkpoint or run directory."""
-    ckpt = load(path, prefer)
-    where = ckpt["path"]
-    vocab_d = ckpt["vocab"]
-    for key, kind in (("model_config", dict), ("vocab", dict), ("params", dict), ("progress", dict),
-                      ("optimizer", dict), ("corpus", dict), ("history", list)):
+TRAINING = ("optimizer", "progress", "carried_state", "rng", "best_val_loss", "history", "corpus",
+            "train_config", "optim_config")
+_KINDS = {"model_config": dict, "vocab": dict, "params": dict, "train_config": dict, "optim_config": dict,
+          "optimizer": dict, "progress": dict, "carried_state": dict, "rng": dict, "history": list,
+          "corpus": dict}
+
+
+def validate(ckpt: dict, where: str) -> None:
+    """The one structural check every load path runs (sample, eval, info, export, report,
+    resume): each field present has the type, keys and array shapes the model needs."""
+    def bad(what: str) -> CharlmError:
+        return CharlmError(f"{where}: {what} (damaged checkpoint?)")
+
+    for key, kind in _KINDS.items():
         if key in ckpt and not isinstance(ckpt[key], kind):
-            raise CharlmError(f"{where}: field {key!r} should be a {kind.__name__} (damaged checkpoint?)")
+            raise bad(f"field {key!r} should be a {kind.__name__}, not {type(ckpt[key]).__name__}")
+    cfg, _ = _model_and_vocab(ckpt, where)
+    expected = model.param_shapes(cfg)
+    params = ckpt["params"]
+    _check_arrays(params, expected, "parameter", bad)
+    for name in expected:
+        if not np.isfinite(params[name]).all():
+            raise bad(f"parameter {name} holds NaN or infinite values")
+    if "optimizer" in ckpt:
+        opt = ckpt["optimizer"]
+        if not (_count(opt.get("step")) and isinstance(opt.get("slots"), dict)):
+            raise bad("the optimizer state should be {'step': int ≥ 0, 'slots': {slot: {name: array}}}")
+        for slot, arrays in opt["slots"].items():
+            _check_arrays(arrays, expected, f"optimizer slot {slot!r}:", bad)
+    if "progress" in ckpt:
+        prog = ckpt["progress"]
+        if not (all(_count(prog.get(k)) for k in ("step", "epoch", "window", "chars"))
+                and isinstance(prog.get("elapsed"), (int, float))):
+            raise bad("progress should hold whole numbers step, epoch, window, chars and seconds elapsed")
+    if "carried_state" in ckpt:
+        state = ckpt["carried_state"]
+        h = state.get("h")
+        names = {"h", "c"} if cfg.cell == "lstm" else {"h"}
+        if not (isinstance(h, np.ndarray) and h.ndim == 3):
+            raise bad("the carried state should hold h, an array (layers, batch, hidden)")
+        shape = (cfg.layers, h.shape[1], cfg.hidden)
+        _check_arrays(state, {n: shape for n in names}, "carried state", bad)
+    for key in ("train_config", "optim_config"):
+        if key in ckpt and not all(isinstance(k, str) for k in ckpt[key]):
+            raise bad(f"{key} should map option names to values")
+
+
+def _count(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+
+def _check_arrays(arrays: dict, expected: dict, what: str, bad) -> None:
+    if set(arrays) != set(expected):
+        gone, extra = sorted(set(expected) - set(arrays)), sorted(set(arrays) - set(expected))
+        raise bad(f"{what} names do not match the model: " +
+                  "; ".join(x for x in (f"missing {', '.join(gone)}" if gone else "",
+                                         f"unexpected {', '.join(map(str, extra))}" if extra else "") if x))
+    for name, shape in expected.items():
+        a = arrays[name]
+        if not isinstance(a, np.ndarray) or a.shape != tuple(shape) or a.dtype.kind != "f":
+            got = f"shape {a.shape} {a.dtype}" if isinstance(a, np.ndarray) else type(a).__name__
+            raise bad(f"{what} {name} should be a float array of shape {tuple(shape)}, not {got}")
+
+
+def _model_and_vocab(ckpt: dict, where: str) -> tuple[ModelConfig, Vocab]:
+    vocab_d = ckpt["vocab"]
     if not (isinstance(vocab_d.get("chars"), str) and isinstance(vocab_d.get("counts"), list)
             and len(vocab_d["chars"]) == len(vocab_d["counts"]) == len(set(vocab_d["chars"]))):
         raise CharlmError(f"{where}: the vocabulary is malformed (damaged checkpoint?)")
@@ -138,15 +198,11 @@ def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[dict, ModelC
         raise CharlmError(f"{where} has an invalid model configuration: {e}") from None
     if len(vocab) != cfg.vocab_size:
         raise CharlmError(f"{where}: vocabulary of {len(vocab)} characters but a model for {cfg.vocab_size}")
-    params = ckpt["params"]
-    expected = model.param_shapes(cfg)
-    if not isinstance(params, dict) or set(params) != set(expected):
-        raise CharlmError(f"{where} has parameters that do not match its configuration (damaged checkpoint?)")
-    for name, shape in expected.items():
-        p = params[name]
-        if not isinstance(p, np.ndarray) or p.shape != shape or p.dtype.kind != "f":
-            raise CharlmError(f"{where}: parameter {name} should be a float array of shape {shape} "
-                              "(damaged checkpoint?)")
-        if not np.isfinite(p).all():
-            raise CharlmError(f"{where}: parameter {name} holds NaN or infinite values (damaged checkpoint?)")
-    return ckpt, cfg, params, vocab
+    return cfg, vocab
+
+
+def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[dict, ModelConfig, dict, Vocab]:
+    """(checkpoint, model config, verified params, vocab) from a checkpoint or run directory."""
+    ckpt = load(path, prefer)
+    cfg, vocab = _model_and_vocab(ckpt, ckpt["path"])
+    return ckpt, cfg, ckpt["params"], vocab

@@ -8,13 +8,19 @@ import pickle
 import numpy as np
 import pytest
 
-from charlm import checkpoint, fileio
+from charlm import checkpoint, fileio, model
 from charlm.errors import CharlmError
+from charlm.model import ModelConfig
+
+
+CFG = {"vocab_size": 3, "cell": "rnn", "layers": 1, "hidden": 2, "embedding_dim": 0}
 
 
 def payload(value=1.0):
-    return {"model_config": {"vocab_size": 3}, "vocab": {"chars": "abc", "counts": [1, 1, 1]},
-            "params": {"w": np.full((2, 2), value, np.float32)}, "rng": {"state": 2**100}}
+    """A structurally valid checkpoint of a tiny RNN whose every weight is `value`."""
+    shapes = model.param_shapes(ModelConfig(**CFG))
+    return {"model_config": CFG, "vocab": {"chars": "abc", "counts": [1, 1, 1]},
+            "params": {k: np.full(s, value, np.float32) for k, s in shapes.items()}, "rng": {"state": 2**100}}
 
 
 def test_roundtrip_keeps_arrays_and_plain_data(tmp_path):
@@ -22,8 +28,8 @@ def test_roundtrip_keeps_arrays_and_plain_data(tmp_path):
     checkpoint.save(path, payload(3.0))
     data = checkpoint.load(path)
     assert data["format"] == checkpoint.FORMAT and data["version"] == checkpoint.VERSION
-    np.testing.assert_array_equal(data["params"]["w"], np.full((2, 2), 3.0, np.float32))
-    assert data["params"]["w"].dtype == np.float32 and data["rng"]["state"] == 2**100
+    np.testing.assert_array_equal(data["params"]["decoder.weight"], np.full((3, 2), 3.0, np.float32))
+    assert data["params"]["decoder.weight"].dtype == np.float32 and data["rng"]["state"] == 2**100
 
 
 def test_crash_mid_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
@@ -41,7 +47,7 @@ def test_crash_mid_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pkl"]  # no temp file left behind
     monkeypatch.undo()
-    np.testing.assert_array_equal(checkpoint.load(path)["params"]["w"], 1.0)
+    np.testing.assert_array_equal(checkpoint.load(path)["params"]["decoder.weight"], 1.0)
 
 
 def test_kill_between_write_and_rename_leaves_previous(tmp_path, monkeypatch):
@@ -55,7 +61,7 @@ def test_kill_between_write_and_rename_leaves_previous(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         checkpoint.save(path, payload(2.0))
     monkeypatch.undo()
-    np.testing.assert_array_equal(checkpoint.load(path)["params"]["w"], 1.0)
+    np.testing.assert_array_equal(checkpoint.load(path)["params"]["decoder.weight"], 1.0)
 
 
 class Exploit:

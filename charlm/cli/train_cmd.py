@@ -111,7 +111,7 @@ def train(
     train_kw = {k: given[k] for k in ("seq_len", "batch_size", "max_steps", "epochs", "time_budget",
                                       "val_fraction", "eval_every", "val_max_chars", "seed", "workers") if k in given}
     if resume is not None:
-        ckpt = checkpoint.load(resume, prefer="last.pkl")
+        ckpt = checkpoint.load(resume, prefer="last.pkl", training=True)
         run_dir = Path(ckpt["path"]).parent
         mcfg = checkpoint.build_config(ModelConfig, ckpt["model_config"])
         changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
