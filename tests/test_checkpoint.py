@@ -12,7 +12,6 @@ from charlm import checkpoint, fileio, model
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 
-
 CFG = {"vocab_size": 3, "cell": "rnn", "layers": 1, "hidden": 2, "embedding_dim": 0}
 
 
