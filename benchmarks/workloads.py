@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.textbook_lstm import TextbookLSTM
 from benchmarks.torch_ref import TorchLM
-from charlm import model, optim, threads
+from charlm import model, optim, stepping, threads
 from charlm.parallel import Team
 from charlm.sample import next_ids
 
@@ -85,7 +85,7 @@ def charlm_sample(run: dict, ids, n_chars, rng):
     """n_chars characters for each stream of a prepared sampler run, through the same
     `advance` and draw that `charlm sample` uses (which prepares once per command); returns the last ids."""
     for _ in range(n_chars):
-        logits = model.advance(run, ids)                         # (N, V)
+        logits = stepping.advance(run, ids)                         # (N, V)
         ids = next_ids(logits, rng, temperature=1.0)             # (N,)
     return ids
 
@@ -149,7 +149,7 @@ def charlm_evaluate(cell: str, hidden: int, layers: int = 2, workers: int | None
 def charlm_sampler(cell: str, hidden: int, streams: int, layers: int = 2) -> Workload:
     cfg, params = _charlm_setup(cell, hidden, layers)
     rng = np.random.default_rng(3)
-    sampler = model.sampler(params, cfg, model.init_state(cfg, streams))  # prepared once, as the CLI does
+    sampler = stepping.prepare(params, cfg, model.init_state(cfg, streams))  # prepared once, as the CLI does
     carry = {"ids": np.zeros(streams, np.intp)}
 
     def run(k):

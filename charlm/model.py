@@ -27,8 +27,7 @@ benchmarks/RESULTS.md).
 Three ways through the model, each as lean as its job allows:
     forward / backward    training: every activation kept for backward
     evaluate              forward only, in short time chunks: per-position nll
-    sampler / advance     one character at a time from a prepared run (`step`
-                          wraps them for callers that hold the state themselves)
+    charlm/stepping.py    one character at a time from a prepared run
 """
 
 from __future__ import annotations
@@ -116,11 +115,11 @@ def init_state(cfg: ModelConfig, n: int, dtype=np.float32) -> dict[str, np.ndarr
     return state
 
 
-def _decoder_weight(params: dict, cfg: ModelConfig) -> np.ndarray:
+def decoder_weight(params: dict, cfg: ModelConfig) -> np.ndarray:
     return params["embedding.weight" if cfg.tie_weights else "decoder.weight"]
 
 
-def _prepare_layers(params: dict, cfg: ModelConfig, scaled: bool = True) -> list[dict]:
+def prepare_layers(params: dict, cfg: ModelConfig, scaled: bool = True) -> list[dict]:
     """Every layer's weights in the form the recurrent loop uses (`recurrent.prepare`)."""
     return [recurrent.prepare(cfg.cell, *(params[f"rnn.{w}_l{k}"] for w in
                                           ("weight_ih", "weight_hh", "bias_ih", "bias_hh")),
@@ -128,7 +127,7 @@ def _prepare_layers(params: dict, cfg: ModelConfig, scaled: bool = True) -> list
             for k in range(cfg.layers)]
 
 
-def _input_table(params: dict, cfg: ModelConfig, lw0: dict, positions: int) -> np.ndarray | None:
+def input_table(params: dict, cfg: ModelConfig, lw0: dict, positions: int) -> np.ndarray | None:
     """Layer 0's input projection of every vocabulary entry, (V, GH), or None.
 
     Layer 0's input is a row of a (V, ·) table (one-hot: of the identity), so
@@ -191,11 +190,11 @@ def forward(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarray
     M = N * T
     x_ids = np.ascontiguousarray(ids.T, dtype=np.intp).reshape(M)  # (M,) time-major
     drop = rng is not None and cfg.dropout > 0.0
-    lws = _prepare_layers(params, cfg, scaled=M >= 2 * cfg.hidden)  # copies pay off over ~2H positions
-    table = _input_table(params, cfg, lws[0], M)
+    lws = prepare_layers(params, cfg, scaled=M >= 2 * cfg.hidden)  # copies pay off over ~2H positions
+    table = input_table(params, cfg, lws[0], M)
     x, layers, masks, final = _stack_forward(params, cfg, lws, table, x_ids, T, N, state,
                                              rng if drop else None)
-    logits = x @ _decoder_weight(params, cfg).T                              # (M, V)
+    logits = x @ decoder_weight(params, cfg).T                              # (M, V)
     logits += params["decoder.bias"]
     out_logits = logits.reshape(T, N, -1).transpose(1, 0, 2).copy() if want_logits else None  # (N, T, V)
     cache = {"ids": x_ids, "shape": (N, T), "layers": layers, "masks": masks, "x_top": x,
@@ -219,7 +218,7 @@ def backward(params: dict, cfg: ModelConfig, cache: dict) -> tuple[dict, dict]:
     dlogits = softmax_cross_entropy_backward(cache["probs"], cache["targets"])  # (M, V)
     grads["decoder.bias"] = dlogits.sum(axis=0)                             # (V,)
     d_dec = dlogits.T @ cache["x_top"]                                      # (V, H)
-    dx = dlogits @ _decoder_weight(params, cfg)                             # (M, H)
+    dx = dlogits @ decoder_weight(params, cfg)                             # (M, H)
     dstate = {"h": np.empty((cfg.layers, N, H), dx.dtype)}
     if cfg.cell == "lstm":
         dstate["c"] = np.empty((cfg.layers, N, H), dx.dtype)
@@ -269,12 +268,12 @@ def evaluate(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarra
     Returns (nll in nats, (N, T), parameter dtype; final state).
     """
     N, T = ids.shape
-    lws = _prepare_layers(params, cfg)
+    lws = prepare_layers(params, cfg)
     steps = max(1, min(T, chunk_positions // N))
-    table = _input_table(params, cfg, lws[0], steps * N)
+    table = input_table(params, cfg, lws[0], steps * N)
     x_ids = np.ascontiguousarray(ids.T, dtype=np.intp)                     # (T, N)
     y_ids = np.ascontiguousarray(targets.T, dtype=np.intp)                 # (T, N)
-    w_dec_t = _decoder_weight(params, cfg).T                                # (H, V)
+    w_dec_t = decoder_weight(params, cfg).T                                # (H, V)
     nll = np.empty((T, N), params["decoder.bias"].dtype)                    # (T, N)
     for t0 in range(0, T, steps):
         t1 = min(T, t0 + steps)
@@ -284,111 +283,3 @@ def evaluate(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarra
         logits += params["decoder.bias"]
         nll[t0:t1] = cross_entropy_nll(logits, y_ids[t0:t1].reshape(-1)).reshape(t1 - t0, N)
     return np.ascontiguousarray(nll.T), state
-
-
-def sampler(params: dict, cfg: ModelConfig, state: dict, fast: bool = True) -> dict:
-    """A sampling run's working set, like llama2.c's RunState: the prepared weights,
-    layer 0's (V, GH) input table, the decoder's Wᵀ, the step buffers and the
-    current state of its N streams (copied from `state`). `advance` moves it one
-    character on in place; `sampler_state` reads the state back out. Rebuild it
-    if params change. fast=False skips the one-time preparation (weight copies,
-    input table), which only pays off over many steps."""
-    dtype = params["decoder.bias"].dtype
-    lws = _prepare_layers(params, cfg, scaled=fast)
-    layers = []
-    for lw in lws:
-        b = recurrent.buffers(lw, 1, state["h"].shape[1], dtype)           # T = 1 step
-        b["w_ih_t"] = np.ascontiguousarray(lw["w_ih"].T) if fast else lw["w_ih"].T  # (D, GH)
-        b["b"] = lw["b"]                                                    # (GH,)
-        flip = dict(b)  # the same arrays with the two state slots swapped: no copies per step
-        flip["h"] = b["h"][::-1]                                            # (2, N, H)
-        if "c" in b:
-            flip["c"] = b["c"][::-1]                                        # (2, N, H)
-        layers.append((b, flip))
-    run = {"layers": layers, "parity": 0, "cell": cfg.cell,
-           "table": _input_table(params, cfg, lws[0], cfg.vocab_size) if fast else None,  # (V, GH)
-           "embedding": params.get("embedding.weight") if cfg.embedding_dim else None,  # (V, E)
-           "w_dec_t": _decoder_weight(params, cfg).T,                       # (H, V)
-           "b_dec": params["decoder.bias"]}
-    if fast:
-        run["w_dec_t"] = np.ascontiguousarray(run["w_dec_t"])
-    load_state(run, state)
-    return run
-
-
-def load_state(run: dict, state: dict) -> None:
-    """Copy `state` ({"h": (L, N, H)} (+ "c")) into a `sampler` run."""
-    for k, pair in enumerate(run["layers"]):
-        b = pair[run["parity"]]
-        for name, s in state.items():
-            b[name][0] = s[k]
-
-
-def advance(run: dict, ids: np.ndarray) -> np.ndarray:
-    """One character for each stream of a `sampler` run: ids (N,) -> logits (N, V),
-    advancing the run's state in place.
-
-    Slot h[0] of each layer holds the current state and the step writes h[1];
-    the run then flips which buffer dict it uses, so the roles swap. On odd
-    steps the recurrent products of layers ≥ 1 (which need only the previous
-    state) go first: alternating the order in which the weight matrices are read
-    keeps the most recently read ones in cache when they do not all fit.
-    """
-    p = run["parity"]
-    bs = [pair[p] for pair in run["layers"]]
-    step = recurrent.CELLS[run["cell"]].step
-    early = p == 1
-    if early:
-        for b in reversed(bs[1:]):
-            np.matmul(b["h"][0], b["w_hh_t"], out=b["hh"])                  # (N, GH)
-    x = None
-    for k, b in enumerate(bs):
-        gates = b["gates"][0]                                               # (N, GH)
-        if k == 0 and run["table"] is not None:
-            np.take(run["table"], ids, axis=0, out=gates)
-        elif k == 0 and run["embedding"] is None:  # one-hot: x·W_ihᵀ is row x_id of W_ihᵀ
-            np.take(b["w_ih_t"], ids, axis=0, out=gates)
-            gates += b["b"]
-        else:
-            if k == 0:
-                x = np.take(run["embedding"], ids, axis=0)                  # (N, E)
-            np.matmul(x, b["w_ih_t"], out=gates)
-            gates += b["b"]
-        if k == 0 or not early:
-            np.matmul(b["h"][0], b["w_hh_t"], out=b["hh"])                  # (N, GH)
-        step(0, b["hh"], b)
-        x = b["h"][1]                                                       # (N, H)
-    run["parity"] = 1 - p
-    logits = x @ run["w_dec_t"]                                             # (N, V)
-    logits += run["b_dec"]
-    return logits
-
-
-def sampler_state(run: dict) -> dict:
-    """A copy of a `sampler` run's current state, {"h": (L, N, H)} (+ "c")."""
-    bs = [pair[run["parity"]] for pair in run["layers"]]
-    state = {"h": np.stack([b["h"][0] for b in bs])}                        # (L, N, H)
-    if "c" in bs[0]:
-        state["c"] = np.stack([b["c"][0] for b in bs])                      # (L, N, H)
-    return state
-
-
-def step_plan(params: dict, cfg: ModelConfig, n: int = 1) -> dict:
-    """A `sampler` run for n streams, to pass to `step` as its plan."""
-    return sampler(params, cfg, init_state(cfg, n, params["decoder.bias"].dtype))
-
-
-def step(params: dict, cfg: ModelConfig, ids: np.ndarray, state: dict,
-         plan: dict | None = None) -> tuple[np.ndarray, dict]:
-    """One character for each of N streams: ids (N,) -> logits (N, V), next state.
-
-    `state` is not modified. plan: a `step_plan` reused across calls (several
-    times faster); without one nothing is prepared, which suits a single step.
-    Fastest for many steps: `sampler` once, then `advance` (no state copies).
-    """
-    if plan is None:
-        run = sampler(params, cfg, state, fast=False)
-    else:
-        run = plan
-        load_state(run, state)
-    return advance(run, ids), sampler_state(run)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import model
+from charlm import model, stepping
 from charlm.model import ModelConfig
 from charlm.sample import generate
 from charlm.vocab import Vocab
@@ -92,16 +92,16 @@ def surprisal(params: dict, cfg: ModelConfig, ids: np.ndarray, top_k: int = 5,
 def activations(params: dict, cfg: ModelConfig, ids: np.ndarray) -> dict[str, np.ndarray]:
     """The state after each character of `ids` (n,): {"h": (L, n, H)} plus "c" (L, n, H) for LSTM.
 
-    One `model.step` per character, so every position's state is exactly what
+    One `stepping.step` per character, so every position's state is exactly what
     the model carries forward; a test checks it against `model.forward`.
     """
     ids = np.asarray(ids, dtype=np.intp)
     dtype = params["decoder.bias"].dtype
     state = model.init_state(cfg, 1, dtype)
     out = {k: np.empty((cfg.layers, len(ids), cfg.hidden), dtype) for k in state}  # (L, n, H) each
-    plan = model.step_plan(params, cfg, 1)
+    plan = stepping.plan(params, cfg, 1)
     for t in range(len(ids)):
-        _, state = model.step(params, cfg, ids[t: t + 1], state, plan)
+        _, state = stepping.step(params, cfg, ids[t: t + 1], state, plan)
         for k, s in state.items():
             out[k][:, t] = s[:, 0]
     return out

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from charlm import model
+from charlm import model, stepping
 from charlm.errors import UsageError
 from charlm.model import ModelConfig
 from charlm.vocab import Vocab
@@ -98,8 +98,8 @@ def generate(params: dict, cfg: ModelConfig, vocab: Vocab, *, length: int, prime
         warm = np.broadcast_to(ids[:-1], (N, len(ids) - 1))             # (N, P-1)
         _, _, state, _ = model.forward(params, cfg, warm, None, state)
     current = np.full(N, ids[-1])                                       # (N,)
-    run = model.sampler(params, cfg, state)                             # prepared once, advanced in place
+    run = stepping.prepare(params, cfg, state)                             # prepared once, advanced in place
     for _ in range(length):
-        logits = model.advance(run, current)                            # (N, V)
+        logits = stepping.advance(run, current)                            # (N, V)
         current = next_ids(logits, rng, temperature, top_k, top_p)
         yield [vocab.chars[i] for i in current]

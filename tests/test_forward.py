@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlm import model
+from charlm import model, stepping
 from charlm.model import ModelConfig
 
 
@@ -104,10 +104,10 @@ def test_forward_leaves_state_untouched():
 
 
 def assert_steps_match_forward(params, cfg, ids, state, rtol, atol):
-    """`model.step` one column of ids (N, T) at a time gives forward's logits and final state."""
+    """`stepping.step` one column of ids (N, T) at a time gives forward's logits and final state."""
     _, logits, final, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
     for t in range(ids.shape[1]):
-        step_logits, state = model.step(params, cfg, ids[:, t], state)
+        step_logits, state = stepping.step(params, cfg, ids[:, t], state)
         np.testing.assert_allclose(step_logits, logits[:, t], rtol=rtol, atol=atol)
     for name in final:
         np.testing.assert_allclose(state[name], final[name], rtol=rtol, atol=atol)

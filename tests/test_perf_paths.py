@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlm import model
+from charlm import model, stepping
 from charlm.model import ModelConfig
 from charlm.nn.embedding import lookup_backward
 from tests.test_forward import assert_steps_match_forward, random_setup
@@ -65,9 +65,9 @@ def test_evaluate_and_sampler_keep_float32():
     ids = np.random.default_rng(1).integers(0, 9, (4, 6))
     nll, final = model.evaluate(params, cfg, ids, ids, model.init_state(cfg, 4))
     assert nll.dtype == np.float32 and all(s.dtype == np.float32 for s in final.values())
-    run = model.sampler(params, cfg, model.init_state(cfg, 4))
-    assert model.advance(run, ids[:, 0]).dtype == np.float32
-    assert all(s.dtype == np.float32 for s in model.sampler_state(run).values())
+    run = stepping.prepare(params, cfg, model.init_state(cfg, 4))
+    assert stepping.advance(run, ids[:, 0]).dtype == np.float32
+    assert all(s.dtype == np.float32 for s in stepping.read_state(run).values())
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -78,13 +78,13 @@ def test_sampler_matches_forward(cell, embedding_dim):
     before = {k: v.copy() for k, v in state.items()}
     ids = rng.integers(0, 6, (2, 5))
     _, logits, final, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
-    run = model.sampler(params, cfg, state)
+    run = stepping.prepare(params, cfg, state)
     for t in range(5):  # odd and even steps take the two weight orders
-        np.testing.assert_allclose(model.advance(run, ids[:, t]), logits[:, t], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(stepping.advance(run, ids[:, t]), logits[:, t], rtol=1e-12, atol=1e-12)
         if t == 2:
-            mid = model.sampler_state(run)
+            mid = stepping.read_state(run)
     for name in final:
-        np.testing.assert_allclose(model.sampler_state(run)[name], final[name], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(stepping.read_state(run)[name], final[name], rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(state[name], before[name])
     _, _, final_mid, _ = model.forward(params, cfg, ids[:, :3], None, state)
     for name in final:
