@@ -13,7 +13,7 @@ import sys
 
 import typer
 
-from charlm import __version__, defaults
+from charlm import __version__, defaults, threads
 from charlm.cli import corpus_cmd, report_cmd, train_cmd, use_cmds
 from charlm.cli.common import fail
 from charlm.errors import CharlmError
@@ -42,7 +42,8 @@ def _guard(command):
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with threads.limited(threads.blas_threads()):  # the policy in charlm/threads.py; --threads wins inside
+                return command(*args, **kwargs)
         except CharlmError as e:
             fail(str(e), e.exit_code)
         except KeyboardInterrupt:
