@@ -14,7 +14,7 @@ SLOW = {384: 0.9, 256: 2.0, 128: 4.5}    # and on one 2.5× slower
 
 @pytest.mark.parametrize("budget,rates,hidden,dropout", [
     (300, FAST, 256, 0.0), (600, FAST, 384, 0.2), (1800, FAST, 384, 0.2),
-    (300, SLOW, 128, 0.0), (600, SLOW, 256, 0.0), (1800, SLOW, 256, 0.0), (3600, SLOW, 384, 0.2)])
+    (200, SLOW, 128, 0.0), (300, SLOW, 256, 0.0), (1800, SLOW, 256, 0.0), (3600, SLOW, 384, 0.2)])
 def test_tier_by_measured_speed(budget, rates, hidden, dropout):
     """The first tier, largest first, whose model takes its minimum steps in the budget."""
     asked = []
