@@ -47,6 +47,12 @@ def _from_env(name: str) -> int | None:
     return int(raw)
 
 
+def check_environment() -> None:
+    """Refuse a malformed CHARLM_THREADS or CHARLM_WORKERS before any work starts."""
+    _from_env(ENV_THREADS)
+    _from_env(ENV_WORKERS)
+
+
 def blas_threads(requested: int | None = None) -> int:
     """BLAS threads per process: --threads, else CHARLM_THREADS, else 1."""
     return requested or _from_env(ENV_THREADS) or 1

@@ -1,6 +1,8 @@
-"""Golden values: a fixed tiny model whose greedy text and score are pinned. All in
-float64, so another BLAS kernel moves the score by far less than the 1e-9 allowed. A change that moves either is a change in what
-charlm computes: if it is intended, recompute the pins below and say why in the commit."""
+"""Golden values: a fixed tiny model whose greedy text and score are pinned.
+
+All in float64, so another BLAS kernel moves the score by far less than the 1e-9
+allowed. A change that moves either is a change in what charlm computes: if it is
+intended, recompute the pins below and say why in the commit."""
 
 from __future__ import annotations
 

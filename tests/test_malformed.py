@@ -8,21 +8,14 @@ traceback, and leave the file as it was.
 
 from __future__ import annotations
 
-import os
 import pickle
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from charlm import checkpoint
-
-_SCRIPT = Path(sys.executable).with_name("charlm")
-CHARLM = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "charlm"]
-ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
+from tests.helpers import assert_one_line_error, charlm
 
 
 def _breakers():
@@ -55,9 +48,8 @@ def broken(tmp_path_factory):
     """One good run, then one damaged copy of its last.pkl per breaker."""
     root = tmp_path_factory.mktemp("malformed")
     (root / "t.txt").write_text("the quick brown fox jumps over the lazy dog.\n" * 80)
-    p = subprocess.run(CHARLM + ["train", "t.txt", "--out", "run", "--hidden", "8", "--layers", "1",
-                                 "--seq-len", "8", "--batch-size", "2", "--max-steps", "3"],
-                       cwd=root, env=ENV, capture_output=True, text=True, timeout=120)
+    p = charlm(["train", "t.txt", "--out", "run", "--hidden", "8", "--layers", "1", "--seq-len", "8",
+                "--batch-size", "2", "--max-steps", "3"], root)
     assert p.returncode == 0, p.stderr
     good = (root / "run" / "last.pkl").read_bytes()
     files = {}
@@ -81,8 +73,7 @@ def ran(broken):
         work.mkdir()
         (work / "t.txt").write_text((root / "t.txt").read_text())
         before = files[b].read_bytes()
-        proc = subprocess.run(CHARLM + [str(a) for a in PATHS[path](files[b], work)], cwd=work, env=ENV,
-                              capture_output=True, text=True, timeout=120)
+        proc = charlm(PATHS[path](files[b], work), work)
         return case, (proc, files[b].read_bytes() == before)
     with ThreadPoolExecutor(max_workers=4) as pool:
         return dict(pool.map(one, cases))
@@ -92,8 +83,5 @@ def ran(broken):
 @pytest.mark.parametrize("breaker", list(BREAKERS))
 def test_one_line_naming_the_fault(ran, breaker, path):
     proc, unchanged = ran[breaker, path]
-    err = proc.stderr.strip()
-    assert proc.returncode == 1, f"exit {proc.returncode}: {proc.stderr}"
-    assert "Traceback" not in proc.stderr and "\n" not in err, proc.stderr
-    assert err.startswith("error: ") and BREAKERS[breaker][1] in err, err
+    assert_one_line_error(proc, 1, BREAKERS[breaker][1])
     assert unchanged

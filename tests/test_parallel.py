@@ -7,9 +7,7 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +17,7 @@ from charlm.errors import CharlmError, UsageError
 from charlm.flat import Layout
 from charlm.model import ModelConfig
 from charlm.parallel import Team
+from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
 
 V, B, T = 11, 6, 7
 
@@ -128,15 +127,7 @@ def test_thread_policy_and_overrides(monkeypatch):
 
 # ------------------------------------------------------- through the real executable
 
-_SCRIPT = Path(sys.executable).with_name("charlm")
-CHARLM = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "charlm"]
-ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
 SMALL = ["--hidden", "16", "--layers", "2", "--seq-len", "16", "--batch-size", "16", "--eval-every", "10"]
-
-
-def charlm(args, cwd, env=None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(CHARLM + [str(a) for a in args], cwd=cwd, env={**ENV, **(env or {})}, text=True,
-                          capture_output=True, timeout=120, **kw)
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +155,7 @@ def test_eval_with_workers_scores_as_one_process(trained):
 def test_bad_worker_setting_is_one_line(trained):
     p = charlm(["train", "t.txt", "--out", "bad", "--max-steps", "2", *SMALL], trained,
                env={threads.ENV_WORKERS: "two"})
-    assert p.returncode == 2 and "Traceback" not in p.stderr
-    assert p.stderr.strip().splitlines()[-1].startswith("error: CHARLM_WORKERS must be a whole number")
+    assert_one_line_error(p, 2, "CHARLM_WORKERS must be a whole number")
     assert not (trained / "bad" / "last.pkl").exists()
 
 

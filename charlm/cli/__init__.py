@@ -42,6 +42,7 @@ def _guard(command):
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
+            threads.check_environment()
             with threads.limited(threads.blas_threads()):  # the policy in charlm/threads.py; --threads wins inside
                 return command(*args, **kwargs)
         except CharlmError as e:

@@ -1,0 +1,30 @@
+"""What many test files share: the real `charlm` executable and how to judge its errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+_SCRIPT = Path(sys.executable).with_name("charlm")
+CHARLM = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "charlm"]
+ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
+
+
+def charlm(args, cwd: Path, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """The real executable, as a user would run it; text output captured unless told otherwise."""
+    kw.setdefault("capture_output", True)
+    return subprocess.run(CHARLM + [str(a) for a in args], cwd=cwd, env={**ENV, **(env or {})}, text=True,
+                          encoding="utf-8", timeout=timeout, **kw)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: str = "") -> str:
+    """Exit `code`, no traceback, exactly one line on stderr starting "error:" and holding `needle`."""
+    err = proc.stderr.strip()
+    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}; stderr:\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert err and "\n" not in err, f"expected exactly one line on stderr, got:\n{proc.stderr}"
+    assert err.startswith("error: "), err
+    assert needle.lower() in err.lower(), f"{needle!r} not in {err!r}"
+    return err
