@@ -206,16 +206,20 @@ def forward(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarray
     return loss, out_logits, final, cache
 
 
-def backward(params: dict, cfg: ModelConfig, cache: dict) -> tuple[dict, dict]:
+def backward(params: dict, cfg: ModelConfig, cache: dict,
+             dlogits: np.ndarray | None = None) -> tuple[dict, dict]:
     """Gradients of the mean loss w.r.t. every parameter and the initial state.
 
+    dlogits: optional (M, V) time-major gradient w.r.t. the logits, used instead
+    of the mean loss's (charlm/gradflow.py passes the loss at one position only).
     Returns (grads under the parameter names, dstate shaped like the state).
     """
     N, T = cache["shape"]
     M, V, H = N * T, cfg.vocab_size, cfg.hidden
     ids = cache["ids"]
     grads: dict[str, np.ndarray] = {}
-    dlogits = softmax_cross_entropy_backward(cache["probs"], cache["targets"])  # (M, V)
+    if dlogits is None:
+        dlogits = softmax_cross_entropy_backward(cache["probs"], cache["targets"])  # (M, V)
     grads["decoder.bias"] = dlogits.sum(axis=0)                             # (V,)
     d_dec = dlogits.T @ cache["x_top"]                                      # (V, H)
     dx = dlogits @ decoder_weight(params, cfg)                             # (M, H)

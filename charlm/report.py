@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import probe
+from charlm import probe, report_grads
 from charlm.model import ModelConfig
 from charlm.report_assets import CSS, JS
 from charlm.report_svg import esc as _esc
@@ -70,11 +70,13 @@ def build(ckpt: dict, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndar
     acts = probe.activations(params, cfg, ids)
     feats = probe.features(text)
     corr = probe.correlations(acts, feats)
+    progress("gradients")
+    grads = report_grads.gather(ckpt, cfg, params, ids, metrics)
     data = {"ckpt": ckpt, "cfg": cfg, "vocab": vocab, "text": text, "source": source, "excluded": excluded or {},
             "figures": probe.run_figures(ckpt, params, metrics),
             "curves": probe.curves(metrics, history or ckpt.get("history") or []), "samples": samples, "seed": seed,
             "surprisal": surp, "acts": acts, "corr": corr, "top": probe.top_units(corr, list(feats)),
-            "command": command}
+            "command": command, "grads": grads}
     progress("page")
     return render(data)
 
@@ -282,6 +284,7 @@ that surprise corresponds to.</p>
 When validation stops falling while training keeps falling, the model has started to memorise.</p>
 {_charts(d["curves"], len(vocab))}
 </section>
+{report_grads.section(d["grads"])}
 <section id="samples-section">
 <h2>Samples</h2>
 <p class="explain">Text the model writes on its own, with seed {d["seed"]}. Low temperatures pick the likeliest

@@ -30,7 +30,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from charlm import corpus, evaluate, model, probe, report, train
+from charlm import corpus, evaluate, gradflow, model, probe, report, report_grads, train
 from charlm.cli import app
 from charlm.cli.report_cmd import plain_surprisal, shaded_surprisal
 from charlm.cli.sparkline import sparkline
@@ -187,7 +187,7 @@ def check_page(page: str, text: str) -> dict:
                                 page, re.S).group(1))
     assert data["text"] == text
     assert sum(1 for t, a in checker.tags if t == "span" and "ch" in a.get("class", "").split()) == 2 * len(text)
-    assert sum(1 for t, _ in checker.tags if t == "svg") == 2
+    assert sum(1 for t, a in checker.tags if t == "svg" and a.get("aria-label", "").startswith("Loss against")) == 2
     return data
 
 
@@ -195,9 +195,9 @@ def check_page(page: str, text: str) -> dict:
 def test_page_is_valid_self_contained_and_escaped(text, cell, emb):
     cfg, params, vocab, ids = tiny(text, cell, emb)
     metrics = [{"step": s, "seconds": s / 10, "train_loss": 4 - s / 100, "val_loss": 3.5 - s / 120 if s % 50 == 0
-                else None, "chars_per_sec": 1000.0} for s in range(10, 210, 10)]
+                else None, "chars_per_sec": 1000.0, "grad_norm": 8.0 if s < 50 else 2.0} for s in range(10, 210, 10)]
     ckpt = {"path": "/x/run/best.pkl", "model_config": {"cell": cell}, "best_val_loss": 1.9,
-            "progress": {"step": 200}, "corpus": {"path": "/x/c.txt"}}
+            "progress": {"step": 200}, "corpus": {"path": "/x/c.txt"}, "optim_config": {"clip": 5.0}}
     page = report.build(ckpt, cfg, params, vocab, ids, metrics, source="A <test> & passage",
                         excluded={"€": 2}, sample_length=40)
     data = check_page(page, text)
@@ -208,7 +208,10 @@ def test_page_is_valid_self_contained_and_escaped(text, cell, emb):
     kinds = {"h", "c"} if cell == "lstm" else {"h"}
     assert set(data["acts"]) == kinds and len(data["acts"]["h"]) == cfg.layers
     assert data["top"], "some feature varies in the passage, so some unit is listed"
-    assert page.count("<polyline") == 6 and "temperature 0.2" in page and "temperature 1" in page
+    # loss curves 2 × 3, gradient flow 3 (mean and quartiles), gradient norm 1
+    assert page.count("<polyline") == 10 and "temperature 0.2" in page and "temperature 1" in page
+    assert "Gradient flow through time" in page and "clip limit 5" in page
+    assert "4 of the 20 logged steps were above it" in page
     if text is KOREAN:
         assert "동해물과" in page
 
@@ -238,6 +241,7 @@ def test_report_command_writes_a_page(run_dir, tmp_path):
     text = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1))["text"]
     check_page(page, text)
     assert text.split("\n")[0] in ENGLISH.split("\n") and len(text) <= 300  # held out, from a line start
+    assert "Gradient norm before clipping" in page and "clip limit 5" in page  # metrics.jsonl's grad_norm
     assert "Held-out text" in page and page.count("<circle") == 2 * 3  # a validation dot per evaluation, per chart
 
 
@@ -402,11 +406,33 @@ def test_page_in_headless_chromium(tmp_path):
         for path, n in pages:
             seen, errors = open_page(tools, path)
             assert errors == [], [json.dumps(e["params"])[-1500:] for e in errors]
-            assert seen["charts"] == 2 and seen["lines"] == 6
+            assert seen["charts"] == 3 and seen["lines"] == 9  # loss ×2, gradient flow; no grad_norm logged
             assert seen["spans"] == seen["cells"] == seen["n"] == n
             assert seen["units"] >= 5 and seen["activeBefore"] >= 1 and seen["clickedActive"]
             assert seen["reshaded"] and seen["info"].startswith("r with:")
             assert seen["tipShown"] and "top guesses" in seen["tip"], seen["tip"]
-            assert seen["headings"][:2] == ["At a glance", "Loss curves"] and len(seen["headings"]) == 6
+            assert seen["headings"][:2] == ["At a glance", "Loss curves"] and len(seen["headings"]) == 7
     finally:
         tools.close()
+
+
+# ---------------------------------------------------------------- the gradient section
+
+
+def test_gradient_section_measures_the_model_and_reads_the_norms():
+    cfg, params, vocab, ids = tiny(ENGLISH, "rnn")
+    metrics = [{"step": 5, "grad_norm": 3.0}, {"step": 10, "grad_norm": float("nan")}, {"step": 15}]
+    g = report_grads.gather({"optim_config": {"clip": 1.0}}, cfg, params, ids, metrics)
+    assert g["flow"] == gradflow.measure(params, cfg, ids)
+    assert g["norms"] == [(5.0, 3.0)] and g["clip"] == 1.0
+    html = report_grads.section(g)
+    assert "1 of the 1 logged steps were above it" in html and "clip limit 1" in html
+    assert html.count("<polyline") == 4
+
+
+def test_gradient_section_without_flow_or_norms_says_why():
+    cfg, params, vocab, ids = tiny(ENGLISH, "gru")
+    g = report_grads.gather({"optim_config": {"clip": 0.0}}, cfg, params, ids[:50], [])
+    html = report_grads.section(g)
+    assert g["flow"] is None and "too short" in html
+    assert "no grad_norm in metrics.jsonl" in html and "Clipping was off" in html and "<svg" not in html

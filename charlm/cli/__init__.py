@@ -14,7 +14,7 @@ import sys
 import typer
 
 from charlm import __version__, defaults, threads
-from charlm.cli import corpus_cmd, report_cmd, train_cmd, use_cmds
+from charlm.cli import corpus_cmd, demo_cmd, report_cmd, train_cmd, use_cmds
 from charlm.cli.common import fail
 from charlm.errors import CharlmError
 
@@ -66,11 +66,16 @@ app.command("report")(_guard(report_cmd.report))
 eval_app = typer.Typer(no_args_is_help=True, help="Evaluate a model (perplexity, …).")
 eval_app.command("perplexity")(_guard(use_cmds.perplexity))
 eval_app.command("surprisal")(_guard(report_cmd.surprisal))
+eval_app.command("gradient-flow")(_guard(demo_cmd.gradient_flow))
 app.add_typer(eval_app, name="eval")
 corpus_app = typer.Typer(no_args_is_help=True, help="List and build the corpora charlm knows.")
 corpus_app.command("list")(_guard(corpus_cmd.list_corpora))
 corpus_app.command("get")(_guard(corpus_cmd.get))
 app.add_typer(corpus_app, name="corpus")
+demo_app = typer.Typer(no_args_is_help=True, help="Lessons: what the RNN notes teach, computed live.")
+demo_app.command("hello")(_guard(demo_cmd.hello))
+demo_app.command("gradients")(_guard(demo_cmd.gradients))
+app.add_typer(demo_app, name="demo")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -77,7 +77,8 @@ def report(
         except CharlmError:
             pass
     stages = {"samples": "writing samples", "surprisal": "scoring the passage",
-              "activations": "recording activations", "page": "drawing the page"}
+              "activations": "recording activations", "page": "drawing the page",
+              "gradients": "measuring gradient flow"}
     with err.status("charlm: building the report") as status:
         page = report_mod.build(ckpt, cfg, params, vocab, ids, probe.read_metrics(run / "metrics.jsonl"),
                             source=source, excluded=excluded, seed=seed, sample_length=sample_length,
