@@ -24,7 +24,10 @@ def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--max-steps", "2",
                                  "--seq-len", "8", "--batch-size", "4", "--lr", "0.01"])
     assert r.exit_code == 0, r.output
-    assert "defaults for no time budget: gru 2×256" in r.stderr
+    # the line shows the configuration that runs, and which of it was given (#13)
+    assert "defaults for no time budget, with your --hidden, --lr: gru 2×8, embedding 8 input, adam lr 0.01" \
+        in r.stderr
+    assert "2×256" not in r.stderr and "defaults.py" not in r.stderr
     ckpt = checkpoint.load(tmp_path / "run" / "last.pkl")
     assert ckpt["model_config"]["hidden"] == ckpt["model_config"]["embedding_dim"] == 8  # E follows H
     assert ckpt["model_config"]["cell"] == "gru" and ckpt["optim_config"]["lr"] == 0.01
