@@ -8,7 +8,8 @@ Ids are the characters' ranks in the sorted vocabulary, stored as the smallest
 unsigned dtype that fits (uint8 for V ≤ 256, else uint16, else uint32) in a raw
 `np.memmap` file beside a JSON description. The cache is reused while the
 corpus is unchanged: same size and mtime, or — when only the mtime moved — the
-same SHA-256; otherwise it is rebuilt.
+same SHA-256; otherwise it is rebuilt. A cache file whose size does not match its
+description (cut short by a full disk, or damaged) is rebuilt too, with a note.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import codecs
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,17 +41,29 @@ class Corpus:
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train ids, validation ids): the last `val_fraction` is validation, contiguous."""
-        n_train = int(len(self.ids) * (1.0 - val_fraction))  # as nanoGPT: int(0.9 n) for 0.1
+        n_train = train_length(len(self.ids), val_fraction)
         return self.ids[:n_train], self.ids[n_train:]
 
 
-def _check_readable(path: Path) -> None:
+def train_length(n: int, val_fraction: float) -> int:
+    """How many of n characters are for training: as nanoGPT, int(0.9 n) for a fraction of 0.1."""
+    return int(n * (1.0 - val_fraction))
+
+
+def cached_length(cache_dir: Path) -> int | None:
+    """The corpus length (characters) the id cache in `cache_dir` describes; None without a cache."""
+    meta = _read_meta(Path(cache_dir) / "corpus.json")
+    return meta.get("n") if meta else None
+
+
+def _check_readable(path: Path, what: str = "corpus") -> None:
+    """`what` names the file's role in the messages: the corpus, or a text file being scored."""
     if not path.exists():
-        raise CharlmError(f"corpus not found: {path}")
+        raise CharlmError(f"{what} not found: {path}")
     if path.is_dir():
-        raise CharlmError(f"corpus is a directory, not a text file: {path}")
+        raise CharlmError(f"{what} is a directory, not a text file: {path}")
     if not os.access(path, os.R_OK):
-        raise CharlmError(f"corpus is not readable (permission denied): {path}")
+        raise CharlmError(f"{what} is not readable (permission denied): {path}")
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -128,15 +142,18 @@ def _encode(path: Path, encoding: str, vocab: Vocab, n: int, out: Path) -> None:
     del mm
 
 
-def load(path: str | Path, cache_dir: Path, encoding: str = "utf-8") -> Corpus:
-    """Open `path` through the id cache in `cache_dir` (built or rebuilt as needed)."""
+def load(path: str | Path, cache_dir: Path, encoding: str = "utf-8",
+         note: Callable[[str], None] = lambda text: None) -> Corpus:
+    """Open `path` through the id cache in `cache_dir` (built or rebuilt as needed;
+    `note` hears why when a damaged cache is rebuilt)."""
     path = Path(path).resolve()
     _check_readable(path)
     cache_dir.mkdir(parents=True, exist_ok=True)
     meta_path, ids_path = cache_dir / "corpus.json", cache_dir / "corpus.ids"
     fp = fingerprint(path, with_hash=False)
     meta = _read_meta(meta_path)
-    if meta and meta["path"] == str(path) and meta["encoding"] == encoding and ids_path.exists():
+    if meta and meta["path"] == str(path) and meta["encoding"] == encoding and ids_path.exists() \
+            and not _damaged(meta, ids_path, note):
         old = meta["fingerprint"]
         if old["size"] == fp["size"] and old["mtime_ns"] == fp["mtime_ns"]:
             return _open(meta, ids_path)
@@ -153,6 +170,20 @@ def load(path: str | Path, cache_dir: Path, encoding: str = "utf-8") -> Corpus:
             "n": n, "vocab": vocab.to_dict()}
     _write_meta(meta_path, meta)
     return _open(meta, ids_path)
+
+
+def _damaged(meta: dict, ids_path: Path, note: Callable[[str], None]) -> bool:
+    """True (after saying so) when the id file is not the size its description gives."""
+    try:
+        expected = int(meta["n"]) * np.dtype(Vocab.from_dict(meta["vocab"]).id_dtype).itemsize
+        actual = ids_path.stat().st_size
+    except (OSError, KeyError, TypeError, ValueError, CharlmError):
+        expected, actual = -1, None
+    if actual == expected:
+        return False
+    size = "unreadable" if actual is None else f"{actual:,} bytes where {expected:,} were expected"
+    note(f"the id cache {ids_path} is damaged ({size}); rebuilding it from the corpus")
+    return True
 
 
 def _read_meta(meta_path: Path) -> dict | None:
@@ -182,7 +213,7 @@ def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.n
     {char: count} of those characters. Held in memory: for scoring files, not corpora.
     """
     path = Path(path)
-    _check_readable(path)
+    _check_readable(path, "text file")
     table = np.array([ord(ch) for ch in vocab.chars], dtype=np.uint32)  # (V,)
     parts, oov = [], {}
     for cps in _chunks(path, encoding):
@@ -200,15 +231,23 @@ def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.n
     return np.concatenate(parts), oov
 
 
-def held_out(ckpt: dict) -> np.ndarray:
+def held_out(ckpt: dict, note: Callable[[str], None] = lambda text: None) -> np.ndarray:
     """The validation split of a run's own corpus (read through the run's id cache),
-    refusing when the corpus is gone or changed since training."""
+    refusing when the run has none, or the corpus is gone or changed since training."""
     info = ckpt.get("corpus") or {}
     path = Path(info.get("path", ""))
+    val_fraction = (ckpt.get("train_config") or {}).get("val_fraction", 0.1)
+    if not val_fraction:
+        raise CharlmError("the run has no validation split (it was trained with --val-fraction 0); "
+                          "pass a text FILE to use instead")
     if not info or not path.is_file():
         raise CharlmError(f"the run's corpus {str(path) or '(unknown)'} is gone; give a text file to use instead")
-    data = load(path, Path(ckpt["path"]).parent, info.get("encoding", "utf-8"))
+    data = load(path, Path(ckpt["path"]).parent, info.get("encoding", "utf-8"), note)
     if data.fingerprint.get("sha256") != info.get("fingerprint", {}).get("sha256"):
         raise CharlmError(f"{path} changed since training, so its validation split is not the text the model "
                           "held out; give a text file to use instead")
-    return data.split((ckpt.get("train_config") or {}).get("val_fraction", 0.1))[1]
+    val = data.split(val_fraction)[1]
+    if len(val) < 2:
+        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; "
+                          "pass a text FILE to use instead")
+    return val

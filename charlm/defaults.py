@@ -56,7 +56,8 @@ MIN_EVAL_EVERY = 10
 
 def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None
            ) -> tuple[dict, dict, dict, str]:
-    """(model, optimizer, training) keyword defaults for a run, and a one-line why.
+    """(model, optimizer, training) keyword defaults for a run, and what was measured
+    to choose them ("" when nothing was).
 
     steps_per_second(model_kw) measures a candidate's training speed here; without
     it (or without a budget) the no-budget tier is used."""
@@ -67,13 +68,10 @@ def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None 
             steps = rate * time_budget
             if steps >= tier.min_steps:
                 break
-        measured = (f"; measured {rate:.2f} steps/s here, about {steps:,.0f} steps in {time_budget:g}s "
-                    f"(this tier needs ≥ {tier.min_steps:,})")
+        measured = (f"measured {rate:.2f} steps/s here for the {tier.describe()} tier: about {steps:,.0f} steps "
+                    f"in {time_budget:g}s (it needs ≥ {tier.min_steps:,})")
     optim_kw = {"name": "adam", "lr": tier.lr, "schedule": "cosine", "warmup_steps": 100}
-    span = "no time budget" if not time_budget else f"a {time_budget:g}s budget"
-    why = (f"defaults for {span}: {tier.describe()}, adam lr {tier.lr:g} with cosine decay{measured} "
-           "(options you give win; the rule is in charlm train --help)")
-    return _model_kw(tier), optim_kw, dict(TRAIN), why
+    return _model_kw(tier), optim_kw, dict(TRAIN), measured
 
 
 TRAIN = {"batch_size": 50, "seq_len": 100}

@@ -26,9 +26,10 @@ from charlm.report_svg import esc as _esc
 from charlm.report_svg import line_chart
 from charlm.vocab import Vocab
 
-# Surprisal, 0 → 8 bits (clipped): white through yellow and orange to brown (ColorBrewer YlOrBr).
-SURPRISAL_STOPS = [(0, "#ffffff"), (1, "#fff7bc"), (2, "#fee391"), (3, "#fec44f"), (4, "#fe9929"),
-                   (5, "#ec7014"), (6, "#cc4c02"), (8, "#8c2d04")]
+# Surprisal, 0 → 8 bits (clipped), on one perceptually uniform scale: matplotlib's magma, light to dark,
+# so each bit darkens a character by about the same amount (CIE L* 98 → 0), in a terminal's 256 colours too.
+SURPRISAL_STOPS = [(0, "#fcfdbf"), (1, "#fec287"), (2, "#fb8761"), (3, "#e55064"), (4, "#b5367a"),
+                   (5, "#812581"), (6, "#4f127b"), (7, "#1c1044"), (8, "#000004")]
 SURPRISAL_MAX = 8.0
 # Activations in [−1, 1]: blue – white – red (ColorBrewer RdBu), so the sign reads at a glance.
 ACTIVATION_STOPS = [(-1, "#2166ac"), (-0.6, "#67a9cf"), (-0.25, "#d1e5f0"), (0, "#f7f7f7"),
@@ -48,11 +49,20 @@ def color(stops: Sequence[tuple[float, str]], v: float) -> str:
     return stops[-1][1]
 
 
+def lightness(hex_color: str) -> float:
+    """CIE L* (0 black … 100 white) of an sRGB "#rrggbb": how light a colour looks."""
+    rgb = [int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb)  # linear light
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return 116 * y ** (1 / 3) - 16 if y > 216 / 24389 else y * 24389 / 27
+
+
 def surprisal_color(bits: float) -> tuple[str, str]:
     """(background, text colour) for a character's surprisal in bits (nan: not scored)."""
     if math.isnan(bits):
         return "#ffffff", "#888888"
-    return color(SURPRISAL_STOPS, bits), "#ffffff" if bits > 5.2 else "#111111"
+    bg = color(SURPRISAL_STOPS, bits)
+    return bg, "#ffffff" if lightness(bg) < 55 else "#111111"
 
 
 def build(ckpt: dict, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndarray, metrics: list[dict], *,

@@ -15,6 +15,8 @@ from charlm.errors import UsageError
 from charlm.model import ModelConfig
 from charlm.vocab import Vocab
 
+BLOCK = 256  # streams generated together at most: memory stays bounded whatever --num-samples asks
+
 
 def check_options(temperature: float, top_k: int, top_p: float, length: int, num_samples: int = 1) -> None:
     """Reject nonsense before any work: every message is a one-liner for the CLI."""
@@ -70,6 +72,12 @@ def next_ids(logits: np.ndarray, rng: np.random.Generator, temperature: float,
     u = rng.random(len(z)) * cdf[:, -1]                                # (N,)
     ids = (cdf < u[:, None]).sum(axis=1)                               # (N,) inverse CDF
     return np.minimum(ids, z.shape[1] - 1)
+
+
+def uses_rng(vocab: Vocab, prime: str, temperature: float) -> bool:
+    """Whether generation draws random numbers (so a seed matters, and samples differ): sampling
+    does, and so does a greedy start with no prime and no newline, whose first character is drawn."""
+    return temperature > 0 or (not prime and "\n" not in vocab.chars)
 
 
 def generate(params: dict, cfg: ModelConfig, vocab: Vocab, *, length: int, prime: str = "",

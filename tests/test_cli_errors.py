@@ -216,7 +216,16 @@ CASES = (
         ("sample-prime-unseen", ["sample", "--model", "{run}", "--prime", "Zebra 한", "--length", "5"], ERROR,
          "'Z', '한'"),
         ("sample-no-model", ["sample", "--length", "5"], ERROR, "no --model"),
-        ("info-no-model", ["info"], ERROR, "no --model"),
+        ("info-no-model", ["info"], ERROR, "no MODEL given"),  # a positional argument, not --model
+        ("report-no-model", ["report"], ERROR, "no RUN_DIR given"),
+        ("perplexity-file-is-not-a-corpus", ["eval", "perplexity", "{missing}", "--model", "{run}"], ERROR,
+         "text file not found"),
+        ("train-seed-negative", ["train", "{corpus}", "--out", "{tmp}/out", "--seed", "-1"], USAGE, "--seed"),
+        ("sample-seed-negative", ["sample", "--model", "{run}", "--seed", "-1"], USAGE, "--seed"),
+        ("report-seed-negative", ["report", "{run}", "--seed", "-1"], USAGE, "--seed"),
+        ("train-too-big-for-memory", ["train", "{corpus}", "--out", "{tmp}/out", "--hidden", "100000"], ERROR,
+         "available"),
+        ("corpus-get-unknown", ["corpus", "get", "nosuch"], USAGE, "unknown corpus 'nosuch'"),
         ("train-out-is-a-file", ["train", "{corpus}", "--out", "{afile}/run", "--max-steps", "1"], ERROR,
          "cannot write"),
         ("train-out-exists", ["train", "{corpus}", "--out", "{run}", "--max-steps", "1", *TINY], USAGE,
@@ -229,14 +238,15 @@ CASES = (
         ("unknown-option", ["sample", "--model", "{run}", "--temprature", "1"], USAGE, "--temprature"),
     ]
 )
-PARSE_ERRORS = {"sample-temperature-not-a-number", "unknown-command", "unknown-option"}  # click's own
+PARSE_ERRORS = {"sample-temperature-not-a-number", "unknown-command", "unknown-option",  # click's own
+                "train-seed-negative", "sample-seed-negative", "report-seed-negative"}
 # Each subprocess costs ~0.4 s of interpreter start-up, so the real executable runs one case per kind
 # of failure; CliRunner runs them all (`info` loads checkpoints exactly as `sample` does, and so on).
 RUNNER_ONLY = {
     "train-nul", "perplexity-nul",
     "sample-array", "sample-incomplete", "sample-bad_shape",
     "info-missing", "info-directory", "info-empty", "info-random", "info-other", "info-array",
-    "info-incomplete", "info-bad_shape", "info-no-model",
+    "info-incomplete", "info-bad_shape",
     "perplexity-model-truncated", "perplexity-model-crafted",
     "sample-temperature-inf", "sample-length-negative", "sample-num-samples-0",
     "train-resume-missing", "export-missing-model",

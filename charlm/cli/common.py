@@ -16,6 +16,11 @@ LATEST = RUNS / "latest"
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def say(text: str) -> None:
+    """A note on stderr, marked as charlm's (the `note` callbacks of the library end here)."""
+    err.print(f"charlm: {text}")
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, then exit: the only way a command reports failure."""
     err.print(Text.assemble(("error: ", "bold red"), " ".join(str(message).split())))
@@ -29,11 +34,12 @@ def note_excluded(excluded: dict[str, int]) -> None:
                   f"{', '.join(repr(c) for c in sorted(excluded)[:10])}")
 
 
-def model_path(model: Path | None) -> Path:
-    """--model, or the latest run when none is given."""
+def model_path(model: Path | None, given_as: str = "--model") -> Path:
+    """The model named on the command line (as `given_as`: the option, or a positional
+    argument's name), or the latest run when none is given."""
     if model is not None:
         return model
     if LATEST.exists():
         return LATEST
-    raise CharlmError("no --model given and no runs/latest here yet: train one with `charlm train CORPUS`, "
-                      "or name a checkpoint or run directory")
+    raise CharlmError(f"no {given_as} given and no runs/latest here yet: train one with `charlm train CORPUS`, "
+                      f"or give {given_as} as a checkpoint or run directory")

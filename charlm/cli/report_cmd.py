@@ -16,7 +16,7 @@ from rich.text import Text
 from charlm import checkpoint, probe
 from charlm import corpus as corpus_mod
 from charlm import report as report_mod
-from charlm.cli.common import err, model_path, note_excluded
+from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.cli.use_cmds import ModelOpt
 from charlm.errors import CharlmError, UsageError
 from charlm.vocab import Vocab
@@ -24,6 +24,7 @@ from charlm.vocab import Vocab
 CharsOpt = Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters (0 = all)")]
 EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encoding of the file",
                                                     show_default="the training corpus's")]
+ALL_CHARS = 20_000  # what `report --chars 0` shows at most: each character costs the page ~0.2 kB
 MARKS = [(1.0, " "), (2.0, "."), (4.0, ":"), (6.0, "+"), (math.inf, "#")]  # plain-text surprisal marks
 
 
@@ -32,9 +33,7 @@ def _passage(ckpt: dict, vocab: Vocab, text: Path | None, chars: int,
     """(ids (n,), where they come from, {excluded char: count}): FILE's first `chars` characters
     in the vocabulary, else a passage from the start of the run's validation split."""
     if text is None:
-        val = np.asarray(corpus_mod.held_out(ckpt))
-        if len(val) < 2:
-            raise CharlmError("the run has no validation split to show; pass a text FILE")
+        val = np.asarray(corpus_mod.held_out(ckpt, say))
         frac = (ckpt.get("train_config") or {}).get("val_fraction", 0.1)
         ids = probe.passage(val, chars, vocab.index().get("\n"))
         name = Path((ckpt.get("corpus") or {}).get("path", "the corpus")).name
@@ -49,24 +48,29 @@ def _passage(ckpt: dict, vocab: Vocab, text: Path | None, chars: int,
 
 
 def report(
-    run_dir: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint",
+    run_dir: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint", metavar="RUN_DIR",
                                                       show_default="runs/latest")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write",
                                                  show_default="RUN_DIR/report.html")] = None,
     text: Annotated[Path | None, typer.Option("--text", help="Text for the surprisal and activation views",
                                                   show_default="the run's held-out text")] = None,
-    chars: CharsOpt = 2000,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed of the samples")] = 0,
+    chars: Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters "
+                                       f"(0 = all, up to {ALL_CHARS:,})")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the samples")] = 0,
     sample_length: Annotated[int, typer.Option("--sample-length", min=1, help="Characters per sample")] = 300,
     encoding: EncodingOpt = None,
 ):
     """Write one self-contained HTML page about a run: loss curves, samples, surprisal, cell activations."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir))
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir, "RUN_DIR"))
     run = Path(ckpt["path"]).parent
     out = out or run / "report.html"
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'report.html'}")
     ids, source, excluded = _passage(ckpt, vocab, text, chars, encoding)
+    if not chars and len(ids) > ALL_CHARS:
+        say(f"--chars 0: showing the first {ALL_CHARS:,} of {len(ids):,} characters (a page of them all would be "
+            f"about {len(ids) * 0.2 / 1000:.0f} MB); give --chars N for a longer passage")
+        ids = ids[:ALL_CHARS]
     note_excluded(excluded)
     command = ["charlm", "report", str(run_dir or "runs/latest"), "--chars", str(chars), "--seed", str(seed),
                "--sample-length", str(sample_length)] + (["--text", str(text)] if text else [])

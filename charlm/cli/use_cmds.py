@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
@@ -13,13 +14,13 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint, parallel, threads
+from charlm import __version__, batches, checkpoint, parallel, threads
 from charlm import corpus as corpus_mod
 from charlm import export as export_mod
-from charlm.cli.common import err, model_path, note_excluded
+from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.errors import CharlmError
 from charlm.evaluate import Score
-from charlm.sample import check_options, generate
+from charlm.sample import BLOCK, check_options, generate, uses_rng
 
 ModelOpt = Annotated[Path | None, typer.Option(
     "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]
@@ -38,9 +39,10 @@ def sample(
     prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed first)")] = "",
     top_k: Annotated[int, typer.Option("--top-k", help="Sample only from the K likeliest (0 = all)")] = 0,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus: smallest set with this much mass")] = 1.0,
-    seed: Annotated[int | None, typer.Option("--seed", help="Random seed",
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed",
                                                 show_default="random, printed")] = None,
-    num_samples: Annotated[int, typer.Option("--num-samples", help="Independent samples, generated together")] = 1,
+    num_samples: Annotated[int, typer.Option("--num-samples", help=f"Independent samples, generated {BLOCK} at a "
+                                             "time and printed as each group finishes")] = 1,
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model "
                                                "never saw (they are listed) instead of failing")] = False,
     threads_n: ThreadsOpt = None,
@@ -56,29 +58,53 @@ def sample(
         shown = ", ".join(map(repr, unknown[:10])) + (" …" if len(unknown) > 10 else "")
         raise CharlmError(f"--prime has {len(unknown)} character(s) the model never saw: {shown} "
                           "(use --skip-unknown to drop them)")
-    if seed is None:
+    random = uses_rng(vocab, prime, temperature)
+    if not random and num_samples > 1:
+        say(f"--temperature 0 is greedy: all {num_samples} samples would be the same text, so it is printed once")
+        num_samples = 1
+    if seed is None and random:
         seed = int(np.random.SeedSequence().entropy % (2**32))
-        err.print(f"charlm: --seed {seed}")
+        say(f"--seed {seed}")
     rng = np.random.default_rng(seed)
+    options = {"length": length, "prime": prime, "temperature": temperature, "top_k": top_k, "top_p": top_p,
+               "rng": rng}
     with threads.limited(threads.blas_threads(threads_n)):
-        _write_samples(generate(params, cfg, vocab, length=length, prime=prime, temperature=temperature,
-                                top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rng), num_samples)
+        _stream(params, cfg, vocab, options, num_samples)
 
 
-def _write_samples(pieces, num_samples: int) -> None:
+def _stream(params, cfg, vocab, options: dict, num_samples: int) -> None:
+    """Write the samples to stdout: one streams character by character, more go BLOCK at a time."""
     out = sys.stdout
     if num_samples == 1:
-        for piece in pieces:
+        for piece in generate(params, cfg, vocab, num_samples=1, **options):
             out.write(piece[0])
             out.flush()
         out.write("\n")
-    else:  # streams are generated together; each is printed whole once done
-        texts = ["" for _ in range(num_samples)]
-        for piece in pieces:
-            texts = [t + p for t, p in zip(texts, piece, strict=True)]
-        for i, text in enumerate(texts):
-            out.write(f"=== sample {i + 1} ===\n{text}\n")
+    for first in range(0, num_samples if num_samples > 1 else 0, BLOCK):  # streams go together, BLOCK at a time
+        texts: list[list[str]] = [[] for _ in range(min(BLOCK, num_samples - first))]
+        try:
+            for piece in generate(params, cfg, vocab, num_samples=len(texts), **options):
+                for text, ch in zip(texts, piece, strict=True):
+                    text.append(ch)
+        except KeyboardInterrupt:  # keep what was generated so far, then stop
+            if texts[0]:
+                _write_samples(out, first, texts, " (interrupted)")
+            raise
+        _write_samples(out, first, texts)
     out.flush()
+
+
+def _write_samples(out, first: int, texts: list[list[str]], mark: str = "") -> None:
+    """Write a block of samples whole: a Ctrl-C that comes meanwhile waits until it is written."""
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        out.write("".join(f"=== sample {first + i + 1}{mark} ===\n{''.join(text)}\n" for i, text in enumerate(texts)))
+        out.flush()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def perplexity(
@@ -110,7 +136,7 @@ def perplexity(
             raise CharlmError(f"{sum(oov.values())} character(s) outside the model's vocabulary ({shown}); "
                               "drop --strict to score without them")
     else:
-        parts = [(f"validation split of {ckpt['corpus']['path']}", corpus_mod.held_out(ckpt))]
+        parts = [(f"validation split of {ckpt['corpus']['path']}", corpus_mod.held_out(ckpt, say))]
     total_chars = sum(max(len(ids) - 1, 0) for _, ids in parts)
     scores = []
     with tqdm(total=total_chars, file=sys.stderr, disable=None, unit="char", unit_scale=True,
@@ -134,20 +160,21 @@ def perplexity(
 
 
 def info(
-    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory",
+    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory", metavar="MODEL",
                                                     show_default="runs/latest")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ):
     """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL"))
     progress = ckpt.get("progress", {})
     best = ckpt.get("best_val_loss")
+    shown, later = Path(ckpt["path"]), _last_step(Path(ckpt["path"]))
     data = {
         "checkpoint": str(Path(ckpt["path"]).resolve()), "charlm_version": __version__,
         "saved_by": ckpt.get("charlm_version"), "format_version": ckpt["version"],
         "model": ckpt["model_config"], "parameters": int(sum(p.size for p in params.values())),
         "vocab_size": len(vocab), "vocab_preview": vocab.preview(),
-        "steps": progress.get("step"), "epochs": progress.get("epoch"),
+        "steps": progress.get("step"), "epochs": _epochs(ckpt), "run_steps": later or progress.get("step"),
         "chars_trained": progress.get("chars"), "train_seconds": progress.get("elapsed"),
         "best_val_loss": best, "best_val_bits_per_char": best / math.log(2) if best is not None else None,
         "corpus": (ckpt.get("corpus") or {}).get("path"),
@@ -167,8 +194,10 @@ def info(
                   f"{', tied decoder' if m['tie_weights'] else ''}"),
         ("parameters", f"{data['parameters']:,}"),
         ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
-        ("progress", f"{data['steps']} steps, {data['epochs']} epochs, {data['chars_trained'] or 0:,} chars, "
-                     f"{data['train_seconds'] or 0:.0f}s"),
+        ("progress", f"{data['steps']} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
+                     f"{data['train_seconds'] or 0:.0f}s, as saved in {shown.name}"
+                     + (f" (its best validation; the run went on to step {later}, in last.pkl)"
+                        if later and later != data["steps"] else "")),
         ("best val", "—" if best is None else f"{best:.4f} nats/char, {best / math.log(2):.4f} bits/char, "
                                               f"perplexity {math.exp(best):.3f}"),
         ("corpus", f"{data['corpus']} ({fp.get('size', '?'):,} bytes, sha256 {str(fp.get('sha256'))[:16]}…)"
@@ -176,6 +205,31 @@ def info(
     ]
     for key, value in lines:
         print(f"{key:>11}  {value}")
+
+
+def _num(x) -> str:
+    return "?" if x is None else f"{x:.3g}"
+
+
+def _last_step(path: Path) -> int | None:
+    """The step of last.pkl beside a checkpoint (the run's latest state), if there is one."""
+    last = path.with_name("last.pkl")
+    try:
+        return checkpoint.load(last).get("progress", {}).get("step") if last.is_file() else None
+    except CharlmError:
+        return None
+
+
+def _epochs(ckpt: dict) -> float | None:
+    """Passes over the training text so far, fractional (0.59, not 0): whole epochs plus the windows
+    read of the current one, sized from the run's id cache; None when that cache is gone."""
+    progress, tc = ckpt.get("progress") or {}, ckpt.get("train_config") or {}
+    n, state = corpus_mod.cached_length(Path(ckpt["path"]).parent), (ckpt.get("carried_state") or {}).get("h")
+    if n is None or not hasattr(state, "shape") or "epoch" not in progress:
+        return None
+    n_train = corpus_mod.train_length(n, tc.get("val_fraction", 0.1))
+    windows = batches.windows_per_epoch(n_train, state.shape[1], tc.get("seq_len", 100))  # B from the state
+    return progress["epoch"] + progress.get("window", 0) / windows if windows else None
 
 
 class Format(str, Enum):
@@ -191,5 +245,6 @@ def export(
     ckpt, cfg, params, vocab = checkpoint.load_model(model)
     arrays = export_mod.torch_state_dict(cfg, params, vocab)
     export_mod.save_npz(out, arrays)
-    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab)} chars); "
-              f"load it with torch as shown in the README")
+    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab)} chars): PyTorch state_dict "
+              f"arrays for nn.Embedding / nn.{cfg.cell.upper()} / nn.Linear, to pass through torch.from_numpy "
+              "to load_state_dict")
