@@ -205,6 +205,7 @@ def main(argv=None) -> int:
                           "workloads": res, "other_load": others})
             print(f" {time.perf_counter() - t0:.0f} s, other processes' load {report.load_text(others)}",
                   file=sys.stderr, flush=True)
+    other_load = whole_run.stop()  # before the rows that load the machine on purpose
     load_rows = [] if args.no_load else under_load(torch, args)
     results = {"machine": info, "settings": {k: v for k, v in vars(args).items() if k != "json"},
                "shapes": {"batch": wl.BATCH, "seq": wl.SEQ, "eval_batch": wl.EVAL_BATCH, "vocab": wl.VOCAB,
@@ -212,7 +213,7 @@ def main(argv=None) -> int:
                "gemm": gemm, "cells": cells, "load": load_rows, "torch": torch is not None}
     results["targets"] = report.targets(results)
     results["runtime_s"] = round(time.perf_counter() - t_start, 1)
-    results["other_load"] = whole_run.stop()
+    results["other_load"] = other_load
     results["max_rss_mb"] = round(machine.max_rss_mb(), 1)
     results["loadavg_end"] = list(os.getloadavg())
     print(report.render(results))

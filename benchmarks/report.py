@@ -176,7 +176,8 @@ def render(results: dict) -> str:
     other = results.get("other_load")
     lines.append(f"ran {results['runtime_s']:.0f} s; peak RSS of the whole run {results['max_rss_mb']:.0f} MB; "
                  f"load average at end {load}; other processes used "
-                 f"{'?' if other is None else f'{other:.2f}'} cores on average during the run")
+                 f"{'?' if other is None else f'{other:.2f}'} cores on average "
+                 "during the run (before the busy-core rows)")
     if other is not None and other > 0.2:
         lines.append("WARNING: the machine was shared during this run; rerun on a quiet machine "
                      "before trusting the ratios.")

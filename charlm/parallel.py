@@ -182,9 +182,10 @@ class Team:
             child.close()
             self.conns.append(parent)
             self.procs.append(p)
-        self._gather()
+        self._gather(" (from a script, call charlm under `if __name__ == '__main__':`, which starting "
+                     "worker processes needs)")
 
-    def _gather(self) -> None:
+    def _gather(self, hint: str = "") -> None:
         """Wait for every worker's reply; raise its error (or its death) as one line."""
         problems = []
         for rank, conn in enumerate(self.conns, start=1):
@@ -196,7 +197,7 @@ class Team:
                 problems.append(f"worker {rank}: {reply[1]}")
         if problems:
             raise CharlmError("a worker process failed (" + "; ".join(problems) + "); "
-                              "--workers 1 trains without them")
+                              f"--workers 1 trains without them{hint}")
 
     def _all(self, method: str, *args, **local) -> None:
         """Every rank runs `method(*args)`; rank 0 also gets the keyword arguments `local`."""
