@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from charlm import model
+from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
 from charlm.model import ModelConfig
-from charlm.vocab import Vocab
 
 FORMAT = "charlm-checkpoint"
 VERSION = 1

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from charlm import batches
+from charlm.data import batches
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ TIERS = (
     Tier(0, 128, 0.0, 3e-3),
 )
 NO_BUDGET = TIERS[1]
+NO_BUDGET_EPOCHS = 10.0  # a run given no budget option at all stops after this many passes
 MIN_EVAL_EVERY = 10
 
 
@@ -82,7 +83,8 @@ def rule() -> str:
     tiers = "; ".join(f"{t.describe()} if it can take ≥ {t.min_steps:,} steps" if t.min_steps
                       else f"else {t.describe()}" for t in TIERS)
     return (f"Defaults: with --time-budget, a few timed steps measure this machine's speed and pick the first "
-            f"of: {tiers}. With no budget: {NO_BUDGET.describe()}, for 10 epochs. Always adam lr "
+            f"of: {tiers}. With no budget option given: {NO_BUDGET.describe()}, for {NO_BUDGET_EPOCHS:g} epochs (an "
+            f"explicit 0 for every budget trains until Ctrl-C). Always adam lr "
             f"{NO_BUDGET.lr:g}, {TRAIN['batch_size']} lanes × {TRAIN['seq_len']} steps, 100 warm-up steps, "
             "then a cosine decay to a tenth that ends with the run. Options you give win.")
 

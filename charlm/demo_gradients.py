@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from charlm import gradflow, model, optim
-from charlm.corpora import python_text
+from charlm.data.sources import python_text
+from charlm.data.vocab import Vocab
 from charlm.demo_hello import train_step
 from charlm.gradflow import Flow
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.vocab import Vocab
 
 CELLS = ("rnn", "lstm", "gru")
 TEXT_BYTES = 200_000

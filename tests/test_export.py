@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from charlm import export, model
+from charlm.data.vocab import Vocab
 from charlm.model import ModelConfig
-from charlm.vocab import Vocab
 
 CASES = [dict(cell=c, embedding_dim=E, tie_weights=tie)
          for c in ("lstm", "gru", "rnn") for E, tie in ((0, False), (6, False), (8, True))]

@@ -9,11 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlm import batches, model, optim
+from charlm import model, optim
+from charlm.data import batches
+from charlm.data.vocab import Vocab
 from charlm.evaluate import score_ids
 from charlm.model import ModelConfig
 from charlm.sample import generate
-from charlm.vocab import Vocab
 
 VOCAB = Vocab("\n ehlo", [1] * 6)
 TEXT = "hello hole\nhole hello\nhello\n" * 3

@@ -30,14 +30,18 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from charlm import corpus, evaluate, gradflow, model, probe, report, report_grads, train
+from charlm import evaluate, gradflow, model, train
 from charlm.cli import app
 from charlm.cli.report_cmd import plain_surprisal, shaded_surprisal
 from charlm.cli.sparkline import sparkline
+from charlm.data import corpus
+from charlm.data.vocab import Vocab
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
+from charlm.report import grads as report_grads
+from charlm.report import page as report
+from charlm.report import probes as probe
 from charlm.train import TrainConfig
-from charlm.vocab import Vocab
 
 ENGLISH = ('KING RICHARD:\nHe said "stand (and wait) here" & left.\n'
            'QUEEN: <b>not</b> [so] fast; 3 < 4 & "x" \'y\' </script>\n') * 12

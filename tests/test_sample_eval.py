@@ -11,10 +11,10 @@ from typer.testing import CliRunner
 
 from charlm import model
 from charlm.cli import app
+from charlm.data.vocab import Vocab
 from charlm.evaluate import score_ids
 from charlm.model import ModelConfig
 from charlm.sample import generate, next_ids
-from charlm.vocab import Vocab
 
 runner = CliRunner()
 

@@ -17,8 +17,8 @@ from typing import Annotated
 
 import typer
 
-from charlm import corpora
 from charlm.cli.common import err
+from charlm.data import sources as corpora
 
 CORPORA_DIR = Path("corpora")
 

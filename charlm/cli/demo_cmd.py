@@ -21,9 +21,9 @@ from rich.table import Table
 from rich.text import Text
 
 from charlm import checkpoint, demo_gradients, demo_hello, gradflow
-from charlm import corpus as corpus_mod
 from charlm.cli.common import err, model_path, note_excluded
 from charlm.cli.use_cmds import ModelOpt
+from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
 from charlm.gradflow import Flow
 

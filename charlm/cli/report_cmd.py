@@ -13,13 +13,14 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from charlm import checkpoint, probe
-from charlm import corpus as corpus_mod
-from charlm import report as report_mod
+from charlm import checkpoint
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.cli.use_cmds import ModelOpt
+from charlm.data import corpus as corpus_mod
+from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
-from charlm.vocab import Vocab
+from charlm.report import page as report_mod
+from charlm.report import probes as probe
 
 CharsOpt = Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters (0 = all)")]
 EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encoding of the file",

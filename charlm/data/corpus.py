@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
-from charlm.vocab import Vocab
 
 CHUNK_BYTES = 1 << 22  # 4 MiB of text per pass step
 CACHE_VERSION = 1

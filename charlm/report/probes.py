@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from charlm import model, stepping
+from charlm.data.vocab import Vocab
 from charlm.model import ModelConfig
 from charlm.sample import generate
-from charlm.vocab import Vocab
 
 LN2 = math.log(2)
 

@@ -1,6 +1,6 @@
 """The run report: one self-contained HTML page (inline CSS, SVG and a little JS; no URLs at all).
 
-`build` gathers the data (through `charlm.probe`) and `render` turns it into
+`build` gathers the data (through `charlm.report.probes`) and `render` turns it into
 the page: loss curves, the run's figures and configuration, samples at a few
 temperatures, the surprisal view and the cell-activation view. Every piece of
 text is escaped; the data the script needs travels as JSON in a
@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import probe, report_grads
+from charlm.data.vocab import Vocab
 from charlm.model import ModelConfig
-from charlm.report_assets import CSS, JS
-from charlm.report_svg import esc as _esc
-from charlm.report_svg import line_chart
-from charlm.vocab import Vocab
+from charlm.report import grads as report_grads
+from charlm.report import probes as probe
+from charlm.report.assets import CSS, JS
+from charlm.report.svg import esc as _esc
+from charlm.report.svg import line_chart
 
 # Surprisal, 0 → 8 bits (clipped), on one perceptually uniform scale: matplotlib's magma, light to dark,
 # so each bit darkens a character by about the same amount (CIE L* 98 → 0), in a terminal's 256 colours too.

@@ -2,7 +2,7 @@
 
 `gather` measures the run's model on the report's passage (charlm/gradflow.py) and
 reads `grad_norm` from the run's metrics rows; `section` draws both as inline SVG
-charts (charlm/report_svg.py), the clip limit from the checkpoint's optim_config
+charts (charlm/report/svg.py), the clip limit from the checkpoint's optim_config
 drawn across the norm chart. The flow spans orders of magnitude, so it is drawn as
 log₁₀ of the norm.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from charlm import gradflow
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
-from charlm.report_svg import esc, line_chart
+from charlm.report.svg import esc, line_chart
 
 
 def gather(ckpt: dict, cfg: ModelConfig, params: dict, ids: np.ndarray, metrics: list[dict]) -> dict:
