@@ -1,9 +1,11 @@
-"""Peak anonymous memory (RssAnon) of `charlm train` on a large corpus.
+"""Peak private memory of `charlm train` on a large corpus, its worker processes included.
 
 Builds a corpus of SIZE bytes by repeating ../shared/data/tinyshakespeare.txt
 (into a scratch directory, never the repository), runs `charlm train` on it in a
-subprocess and samples /proc/PID/status every 20 ms for RssAnon (anonymous
-memory: the heap and numpy buffers, not the page cache or the memmapped ids).
+subprocess and samples /proc/PID/status of it and its children every 20 ms for
+RssAnon + RssShmem (the heap, numpy buffers and the workers' shared memory; not the
+page cache or the memmapped ids). Shared memory mapped by several processes is
+counted once per process, so the sum overstates it a little.
 
     python benchmarks/memory.py --size-mib 1024 --hidden 128 --max-steps 200
 """
@@ -20,14 +22,23 @@ from pathlib import Path
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
 
-def rss_anon_kib(pid: int) -> int | None:
+def private_kib(pid: int) -> int | None:
+    """RssAnon + RssShmem of pid and its children, in KiB (None once pid is gone)."""
+    total, pids = 0, [pid]
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
     except OSError:
         return None
-    return None
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(("RssAnon:", "RssShmem:")):
+                    total += int(line.split()[1])
+        except OSError:
+            if p == pid:
+                return None
+    return total
 
 
 def build_corpus(path: Path, size: int) -> None:
@@ -60,13 +71,14 @@ def main() -> None:
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     peak, samples = 0, 0
     while proc.poll() is None:
-        kib = rss_anon_kib(proc.pid)
+        kib = private_kib(proc.pid)
         if kib is not None:
             peak, samples = max(peak, kib), samples + 1
         time.sleep(0.02)
     log = proc.stderr.read()
-    print(f"corpus {args.size_mib} MiB, 2x{args.hidden} LSTM, {args.max_steps} steps: exit {proc.returncode}, "
-          f"{time.perf_counter() - t0:.0f}s, peak RssAnon {peak / 1024:.1f} MiB over {samples} samples")
+    print(f"corpus {args.size_mib} MiB, GRU 2x{args.hidden}, {args.max_steps} steps: exit {proc.returncode}, "
+          f"{time.perf_counter() - t0:.0f}s, peak RssAnon + RssShmem {peak / 1024:.1f} MiB (workers included) "
+          f"over {samples} samples")
     print(log.strip().splitlines()[-3] if log.strip() else "")
     if proc.returncode:
         print(log, file=sys.stderr)

@@ -11,7 +11,9 @@ crash — holds:
     state     h (L, B, H)    the carried state of every lane (+ c for LSTM)
     losses    (K,)           each rank's mean loss over its positions
     scores    (K, 2)         each rank's (nll sum, count) from a scoring pass
-    ids:NAME  (n,)           the id arrays the ranks read (training text, validation)
+    ids:NAME  (n,)           the id arrays the ranks read (training text, validation), unless
+                             they are a `FileSlice` of the corpus's id cache: then every rank
+                             maps that file read-only, and the page cache holds one copy
 A training step: rank 0 tells every worker which window to train on, does its own
 share, waits for all of them and sums the gradients in rank order, each weighted
 by its rank's share of the lanes: the gradient of the mean loss over all B·T
@@ -35,12 +37,31 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import batches, evaluate, model, threads
+from charlm import evaluate, model, threads
+from charlm.data import batches
 from charlm.errors import CharlmError
 from charlm.flat import Layout
 from charlm.model import ModelConfig
 
 ALIGN = 64  # bytes: every shared array starts on a cache line
+
+
+@dataclass(frozen=True)
+class FileSlice:
+    """ids[start:stop] of a raw id file (the corpus's memmapped cache), opened by each rank."""
+    path: str
+    dtype: str
+    start: int
+    stop: int
+
+    def open(self) -> np.ndarray:
+        """(stop − start,) read-only memmap of the slice."""
+        itemsize = np.dtype(self.dtype).itemsize
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.start * itemsize,
+                         shape=(self.stop - self.start,))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,7 @@ class Spec:
     path: str                                   # the shared-memory file ("" for K = 1)
     size: int                                   # its bytes
     arrays: tuple                               # (name, dtype str, shape, byte offset) each
+    files: tuple                                # (name, FileSlice) each: ids every rank maps itself
     shares: tuple[tuple[int, int], ...]         # [lo, hi) lanes of each rank
     seed: int
     threads: int
@@ -63,7 +85,7 @@ def _plan(cfg: ModelConfig, layout: Layout, lanes: int, workers: int, ids: dict)
               ("state:h", dt, (L, lanes, H)), ("losses", "<f8", (workers,)), ("scores", "<f8", (workers, 2))]
     if cfg.cell == "lstm":
         wanted.append(("state:c", dt, (L, lanes, H)))
-    wanted += [(f"ids:{name}", a.dtype.str, a.shape) for name, a in ids.items()]
+    wanted += [(f"ids:{name}", a.dtype.str, a.shape) for name, a in ids.items() if not isinstance(a, FileSlice)]
     out, offset = [], 0
     for name, dtype, shape in wanted:
         out.append((name, dtype, shape, offset))
@@ -80,6 +102,7 @@ class _Rank:
         self.lo, self.hi = spec.shares[rank]
         self.a = {name: np.frombuffer(buffer, dtype, int(np.prod(shape)), offset).reshape(shape)
                   for name, dtype, shape, offset in spec.arrays}
+        self.a |= {f"ids:{name}": f.open() for name, f in spec.files}
         self.params = spec.layout.views(self.a["params"])
         self.grads = self.a["grads"][rank]                                  # (P,) this rank's
         self.state = {k[6:]: v for k, v in self.a.items() if k.startswith("state:")}  # (L, B, H)
@@ -138,12 +161,13 @@ class Team:
     """K ranks over one batch of lanes; rank 0 runs in this process.
 
     params: the initial parameters (copied into shared memory; `self.params` are
-    the live views to update in place). ids: {name: (n,) id array} the ranks read.
+    the live views to update in place). ids: {name: (n,) id array, copied into shared
+    memory, or FileSlice} the ranks read.
     Use as a context manager, or call `close`.
     """
 
     def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray], lanes: int, workers: int,
-                 ids: dict[str, np.ndarray], seed: int = 0, threads: int = 1):
+                 ids: dict[str, np.ndarray | FileSlice], seed: int = 0, threads: int = 1):
         layout = Layout.of(params)
         arrays, size = _plan(cfg, layout, lanes, workers, ids)
         self.workers, self.lanes, self.conns, self.procs = workers, lanes, [], []
@@ -155,11 +179,13 @@ class Team:
             with os.fdopen(fd, "r+b") as f:
                 f.truncate(size)
                 buffer = mmap.mmap(f.fileno(), size)
-        self.spec = Spec(cfg, layout, path, size, arrays, batches.shares(lanes, workers), seed, threads)
+        files = tuple((name, a) for name, a in ids.items() if isinstance(a, FileSlice))
+        self.spec = Spec(cfg, layout, path, size, arrays, files, batches.shares(lanes, workers), seed, threads)
         self.me = _Rank(self.spec, 0, buffer)
         layout.pack(params, out=self.me.a["params"])
         for name, a in ids.items():
-            self.me.a[f"ids:{name}"][...] = a
+            if not isinstance(a, FileSlice):
+                self.me.a[f"ids:{name}"][...] = a
         self.params, self.state = self.me.params, self.me.state
         self.ids = {name: self.me.a[f"ids:{name}"] for name in ids}
         self.flat = self.me.a["params"]                                     # (P,)

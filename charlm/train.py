@@ -19,15 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__, batches, checkpoint, model, optim, threads
-from charlm.corpus import Corpus
+from charlm import __version__, checkpoint, model, optim, threads
+from charlm.data import batches
+from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.parallel import Team
+from charlm.parallel import FileSlice, Team
 from charlm.sample import generate
 
-DIVERGED = "diverged"
+# The events `run` yields, each a dict whose "event" is one of these (the CLI matches on them).
+NOTE, START, STEP, VALIDATING, EVAL, SAMPLE, DONE, DIVERGED = (
+    "note", "start", "step", "validating", "eval", "sample", "done", "diverged")
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class TrainConfig:
     eval_every: int = 200           # validate and checkpoint every this many steps
     val_max_chars: int = 200_000    # validate on this many chars during training (0 = all); all at the end
     log_every: int = 10             # metrics.jsonl line every this many steps
-    sample_every: int = 5           # sample preview every this many evaluations (0 = never)
+    sample_every: int = 5           # sample preview every this many evaluations, 10% of the run apart (0 = never)
     seed: int = 1337                # init, dropout masks: same seed, same run
     workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
 
@@ -140,7 +143,7 @@ def _metrics_file(run_dir: Path, resume_step: int | None):
 
 
 def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: dict | None,
-           threads_n: int, train_ids: np.ndarray, val: dict[str, np.ndarray]) -> RunState:
+           threads_n: int, ids: dict) -> RunState:
     """The run's state at its first step: fresh from the seed, or exactly as `resume` left it."""
     B = tcfg.batch_size
     if resume is None:
@@ -157,7 +160,7 @@ def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConf
         if carried["h"].shape[1] != B:
             raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
                               f"not {B}; resume with the same --batch-size")
-    team = Team(mcfg, params, B, tcfg.workers, {"train": train_ids, **val}, seed=tcfg.seed, threads=threads_n)
+    team = Team(mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n)
     layout = team.spec.layout
     if carried is not None:
         for k, v in carried.items():
@@ -166,6 +169,15 @@ def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConf
         team.reset_state()
     return RunState(mcfg, ocfg, tcfg, corpus, team, {k: layout.pack(m) for k, m in moments.items()}, opt_step,
                     progress, init_rng, best, team.flat.copy() if best is not None else None, history)
+
+
+def _ids(corpus: Corpus, start: int, stop: int) -> np.ndarray | FileSlice:
+    """corpus ids[start:stop] as the team's ranks should read them: straight from the id
+    cache file when there is one (no copy, whatever the corpus's size), else the array."""
+    ids = corpus.ids
+    if isinstance(ids, np.memmap) and ids.filename and ids.offset == 0 and ids.ndim == 1:
+        return FileSlice(str(ids.filename), ids.dtype.str, start, stop)
+    return ids[start:stop]
 
 
 def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
@@ -186,7 +198,7 @@ def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
         r.team.reset_state()
     progress["step"] += 1
     progress["chars"] += tcfg.batch_size * tcfg.seq_len
-    return {"event": "step", "step": progress["step"], "epoch": progress["epoch"], "loss": loss, "lr": lr,
+    return {"event": STEP, "step": progress["step"], "epoch": progress["epoch"], "loss": loss, "lr": lr,
             "grad_norm": norm}
 
 
@@ -208,7 +220,7 @@ def _save(r: RunState, run_dir: Path, val: float | None, smoothed: float | None,
     checkpoint.save(run_dir / "last.pkl", payload)
     if improved or val is None:
         checkpoint.save(run_dir / "best.pkl", payload)
-    return {"event": "eval", "step": r.progress["step"], "val_loss": val, "best": r.best,
+    return {"event": EVAL, "step": r.progress["step"], "val_loss": val, "best": r.best,
             "improved": improved, "final": final}
 
 
@@ -231,23 +243,24 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     train_ids, val_ids = corpus.split(tcfg.val_fraction)
     B = batches.fit_batch(len(train_ids), tcfg.batch_size, tcfg.seq_len)
     if B != tcfg.batch_size:
-        yield {"event": "note", "text": f"the training text ({len(train_ids)} chars) is too short for "
+        yield {"event": NOTE, "text": f"the training text ({len(train_ids)} chars) is too short for "
                f"--batch-size {tcfg.batch_size} at --seq-len {tcfg.seq_len}; using --batch-size {B}"}
         tcfg = dataclasses.replace(tcfg, batch_size=B)
     if len(val_ids) < 2 and tcfg.val_fraction > 0:
         raise CharlmError(f"the validation split has {len(val_ids)} characters; use a larger "
                           "--val-fraction or more text (or --val-fraction 0 for no validation)")
-    val = {}
-    if len(val_ids) >= 2:
-        val["val"] = val_ids[: tcfg.val_max_chars or None]
-        if len(val["val"]) < len(val_ids):
-            val["val_all"] = val_ids
+    n_train, n_val = len(train_ids), len(val_ids)
+    ids = {"train": _ids(corpus, 0, n_train)}
+    if n_val >= 2:
+        ids["val"] = _ids(corpus, n_train, n_train + min(n_val, tcfg.val_max_chars or n_val))
+        if len(ids["val"]) < n_val:
+            ids["val_all"] = _ids(corpus, n_train, n_train + n_val)
     tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
     windows = batches.windows_per_epoch(len(train_ids), B, tcfg.seq_len)
     log_ln_v = math.log(len(corpus.vocab))
     threads_n = threads.blas_threads(threads_n)
     with threads.limited(threads_n):
-        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, train_ids, val)
+        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
         with r.team:
             yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop)
 
@@ -258,11 +271,11 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
     metrics = _metrics_file(run_dir, progress["step"] if resumed else None)
     n_params = r.team.spec.layout.size
     n_val = {k: len(v) for k, v in r.team.ids.items() if k != "train"}
-    yield {"event": "start", "params": n_params, "batch": tcfg.batch_size, "windows_per_epoch": windows,
+    yield {"event": START, "params": n_params, "batch": tcfg.batch_size, "windows_per_epoch": windows,
            "train_chars": len(r.team.ids["train"]), "val_chars": n_val.get("val_all", n_val.get("val", 0)),
            "val_slice": n_val["val"] if "val_all" in n_val else None, "workers": r.team.workers,
            "progress": dict(progress)}
-    smoothed, evals, reason = None, 0, None
+    smoothed, evals, reason, sampled_at = None, 0, None, -1.0
     clock = _Clock(progress)
     while True:
         progress["elapsed"] = clock.elapsed()
@@ -282,7 +295,7 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
         reason = _budget_reached(tcfg, progress, windows)
         val_event = None
         if progress["step"] % tcfg.eval_every == 0 or reason:  # the last step is always validated
-            yield {"event": "validating", "step": progress["step"], "chars": n_val.get("val", 0)}
+            yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
             with clock.paused():  # budgets count training time, not validation
                 val_event = _save(r, run_dir, _validate(r, "val"), smoothed, final=bool(reason))
             evals += 1
@@ -294,11 +307,12 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
         yield ev
         if val_event:
             yield val_event
-            if tcfg.sample_every and evals % tcfg.sample_every == 0:
+            if tcfg.sample_every and evals % tcfg.sample_every == 0 and _spaced(ev["fraction"], sampled_at, 0.1):
+                sampled_at = ev["fraction"]
                 with clock.paused():
                     text = "".join(c[0] for c in generate(r.team.params, r.mcfg, r.corpus.vocab, length=200,
                                                            temperature=0.8, rng=np.random.default_rng(0)))
-                yield {"event": "sample", "step": progress["step"], "text": text}
+                yield {"event": SAMPLE, "step": progress["step"], "text": text}
         if reason:
             break
         if should_stop():
@@ -307,15 +321,20 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
     if reason == "interrupted":  # save now; a full validation pass can wait for the resume
         checkpoint.save(run_dir / "last.pkl", r.payload())
     elif not r.history or r.history[-1]["step"] != progress["step"]:  # resumed after the end
-        yield {"event": "validating", "step": progress["step"], "chars": n_val.get("val", 0)}
+        yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
         yield _save(r, run_dir, _validate(r, "val"), smoothed, final=True)
     best_all = None
     if reason != "interrupted" and "val_all" in n_val and r.best_flat is not None:
-        yield {"event": "validating", "step": progress["step"], "chars": n_val["val_all"], "whole": True}
+        yield {"event": VALIDATING, "step": progress["step"], "chars": n_val["val_all"], "whole": True}
         best_all = _score_best_on_all(r)
     metrics.close()
-    yield {"event": "done", "reason": reason, "step": progress["step"], "best": r.best, "best_all": best_all,
+    yield {"event": DONE, "reason": reason, "step": progress["step"], "best": r.best, "best_all": best_all,
            "elapsed": progress["elapsed"], "history": r.history, "val_chars": n_val}
+
+
+def _spaced(fraction: float, last: float, gap: float) -> bool:
+    """At least `gap` of the run since `last` (both fractions done), or no budget to measure by."""
+    return fraction == 0 or fraction - last >= gap
 
 
 class _Clock:

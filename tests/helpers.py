@@ -13,18 +13,22 @@ ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf
 
 
 def charlm(args, cwd: Path, env: dict | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    """The real executable, as a user would run it; text output captured unless told otherwise."""
-    kw.setdefault("capture_output", True)
+    """The real executable, as a user would run it; stdout and stderr captured unless told otherwise."""
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
     return subprocess.run(CHARLM + [str(a) for a in args], cwd=cwd, env={**ENV, **(env or {})}, text=True,
                           encoding="utf-8", timeout=timeout, **kw)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: str = "") -> str:
-    """Exit `code`, no traceback, exactly one line on stderr starting "error:" and holding `needle`."""
+    """Exit `code`, no traceback, exactly one line on stderr starting "error:" and holding `needle`,
+    and nothing on stdout (where it was captured)."""
     err = proc.stderr.strip()
     assert proc.returncode == code, f"exit {proc.returncode}, expected {code}; stderr:\n{proc.stderr}"
     assert "Traceback" not in proc.stderr, proc.stderr
     assert err and "\n" not in err, f"expected exactly one line on stderr, got:\n{proc.stderr}"
     assert err.startswith("error: "), err
     assert needle.lower() in err.lower(), f"{needle!r} not in {err!r}"
+    if proc.stdout is not None:
+        assert proc.stdout == "", f"stdout should be empty on error, got {proc.stdout!r}"
     return err

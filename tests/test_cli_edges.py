@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import memory, model, optim, report
+from charlm import checkpoint, memory, model, optim
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
+from charlm.report import page as report
 from tests.test_cli_errors import CHARLM, ENV, ERROR, TINY, _text, assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -312,3 +313,45 @@ def test_license_is_an_spdx_string():
     assert project["project"]["license"] == "MIT"
     assert any(re.fullmatch(r"setuptools>=(\d+)", r) and int(r.split(">=")[1]) >= 77
                for r in project["build-system"]["requires"])
+
+
+# ---------------------------------------------------------------- a log in proportion to the run
+
+
+def test_log_stays_proportional_and_quiet_is_quiet(ws, tmp_path):
+    """100 validations (every 2 of 200 steps): the log shows each improvement and the last,
+    the other validation lines at most every 5% of the run, and at most 10 sample blocks;
+    --sample-every 0 shows none, and --quiet only the summary."""
+    args = ["train", ws["corpus"], "--max-steps", "200", *TINY, "--eval-every", "2"]
+    loud = run([*args, "--out", tmp_path / "loud"], cwd=tmp_path)
+    assert loud.returncode == 0, loud.stderr
+    history = checkpoint.load(tmp_path / "loud" / "last.pkl")["history"]
+    best, improved = float("inf"), 0
+    for h in history:
+        if h["val_loss"] < best:
+            best, improved = h["val_loss"], improved + 1
+    lines = [x for x in loud.stderr.splitlines() if re.match(r"step \d+: val ", x)]
+    assert len(history) == 100 and improved <= len(lines) <= improved + 21, (improved, len(lines))
+    assert 1 <= loud.stderr.count("--- sample at step") <= 10
+    none = run([*args, "--out", tmp_path / "none", "--sample-every", "0"], cwd=tmp_path)
+    assert none.returncode == 0 and "--- sample" not in none.stderr
+    quiet = run([*args, "--out", tmp_path / "quiet", "--quiet"], cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "charlm: done — reached --max-steps 200" in quiet.stderr
+    summary = ("  val loss ", "charlm: done — ", "  checkpoints: ", "  next: ")
+    assert all(line.startswith(summary) for line in quiet.stderr.splitlines()), quiet.stderr
+
+
+def test_explicit_zero_budgets_mean_no_limit(ws, tmp_path):
+    """--max-steps 0 given means no limit (until Ctrl-C), not the 10 epochs of a run given no budget."""
+    proc = subprocess.Popen(CHARLM + ["train", str(ws["corpus"]), "--out", str(tmp_path / "z"), "--max-steps", "0",
+                                      *TINY], cwd=tmp_path, env=ENV, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "z" / "last.pkl").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "no budget: until Ctrl-C" in err

@@ -22,7 +22,6 @@ import pickle
 import shutil
 import stat
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -32,10 +31,8 @@ from typer.testing import CliRunner
 
 from charlm import checkpoint, fileio
 from charlm.cli import app
+from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
 
-_SCRIPT = Path(sys.executable).with_name("charlm")
-CHARLM = [str(_SCRIPT)] if _SCRIPT.is_file() else [sys.executable, "-m", "charlm"]
-ENV = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "PYTHONIOENCODING": "utf-8"}
 TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch-size", "2", "--eval-every", "3"]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -47,20 +44,7 @@ ERROR, USAGE = 1, 2
 
 def run(args: list[str], cwd: Path, stdout=subprocess.PIPE, timeout: float = 60) -> subprocess.CompletedProcess:
     """The real executable, as a user would run it."""
-    return subprocess.run(CHARLM + [str(a) for a in args], cwd=cwd, env=ENV, stdout=stdout,
-                          stderr=subprocess.PIPE, text=True, encoding="utf-8", timeout=timeout)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: str = "") -> str:
-    err = proc.stderr.strip()
-    assert proc.returncode == code, f"exit {proc.returncode}, expected {code}; stderr:\n{proc.stderr}"
-    assert "Traceback" not in proc.stderr, proc.stderr
-    assert err and "\n" not in err, f"expected exactly one line on stderr, got:\n{proc.stderr}"
-    assert err.startswith("error: "), err
-    assert needle.lower() in err.lower(), f"{needle!r} not in {err!r}"
-    if proc.stdout is not None:
-        assert proc.stdout == "", f"stdout should be empty on error, got {proc.stdout!r}"
-    return err
+    return charlm(args, cwd, timeout=timeout, stdout=stdout)
 
 
 def invoke(args: list[str], cwd: Path, monkeypatch) -> object:

@@ -39,33 +39,33 @@ def test_help_states_the_rule():
     r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
     text = " ".join(r.output.split())
     assert "gru 2×384, embedding 384, dropout 0.2 if it can take ≥ 1,850 steps" in text
-    assert "With no budget: gru 2×256" in text
+    assert "With no budget option given: gru 2×256" in text and "for 10 epochs" in text
+
+
+def _train(tmp_path, monkeypatch, *args):
+    """`charlm train` in-process on a small text, 8 hidden units, 4 lanes of 8; its stderr and last.pkl."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.txt").write_text("abc def ghi\n" * 300)
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--seq-len", "8",
+                                 "--batch-size", "4", *args])
+    assert r.exit_code == 0, r.output
+    return r.stderr, checkpoint.load(tmp_path / "run" / "last.pkl")
 
 
 def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "t.txt").write_text("abc def ghi\n" * 300)
-    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--max-steps", "2",
-                                 "--seq-len", "8", "--batch-size", "4", "--lr", "0.01"])
-    assert r.exit_code == 0, r.output
+    stderr, ckpt = _train(tmp_path, monkeypatch, "--max-steps", "2", "--lr", "0.01")
     # the line shows the configuration that runs, and which of it was given (#13)
     assert "defaults for no time budget, with your --hidden, --lr: gru 2×8, embedding 8 input, adam lr 0.01" \
-        in r.stderr
-    assert "2×256" not in r.stderr and "defaults.py" not in r.stderr
-    ckpt = checkpoint.load(tmp_path / "run" / "last.pkl")
+        in stderr
+    assert "2×256" not in stderr and "defaults.py" not in stderr
     assert ckpt["model_config"]["hidden"] == ckpt["model_config"]["embedding_dim"] == 8  # E follows H
     assert ckpt["model_config"]["cell"] == "gru" and ckpt["optim_config"]["lr"] == 0.01
     assert ckpt["optim_config"]["schedule"] == "cosine" and ckpt["train_config"]["seq_len"] == 8
 
 
 def test_cli_measures_speed_for_a_budget(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "t.txt").write_text("abc def ghi\n" * 300)
-    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "8", "--time-budget", "1",
-                                 "--seq-len", "8", "--batch-size", "4"])
-    assert r.exit_code == 0, r.output
-    assert "timing a few training steps" in r.stderr and "steps/s here" in r.stderr
-    ckpt = checkpoint.load(tmp_path / "run" / "last.pkl")
+    stderr, ckpt = _train(tmp_path, monkeypatch, "--time-budget", "1")
+    assert "timing a few training steps" in stderr and "steps/s here" in stderr
     assert ckpt["model_config"]["hidden"] == 8                                    # the option still wins
 
 
@@ -87,3 +87,9 @@ def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert "validating every" not in r.stderr
     assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl")["history"]] == [5, 10, 15, 20]
+
+
+def test_no_budget_option_means_ten_epochs(tmp_path, monkeypatch):
+    _, ckpt = _train(tmp_path, monkeypatch, "--sample-every", "0")
+    assert ckpt["train_config"]["epochs"] == defaults.NO_BUDGET_EPOCHS == 10
+    assert ckpt["progress"]["epoch"] == 10 and ckpt["progress"]["window"] == 0

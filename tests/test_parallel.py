@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from charlm import batches, checkpoint, evaluate, model, optim, threads
+from charlm import checkpoint, evaluate, model, optim, threads
+from charlm.data import batches
 from charlm.errors import CharlmError, UsageError
 from charlm.flat import Layout
 from charlm.model import ModelConfig

@@ -13,7 +13,8 @@ import time
 import numpy as np
 import pytest
 
-from charlm import checkpoint, corpus, train
+from charlm import checkpoint, train
+from charlm.data import corpus
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig

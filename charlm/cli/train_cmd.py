@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import shutil
@@ -16,8 +15,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import batches, checkpoint, defaults, memory, speed, threads
-from charlm import corpus as corpus_mod
+from charlm import defaults, runs, threads
 from charlm import train as train_mod
 from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
@@ -59,7 +57,6 @@ def _opt(flag: str, help: str, default, **kw):
     return typer.Option(flag, help=help, show_default=str(default), **kw)
 
 
-ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 
 
 def train(
@@ -90,7 +87,8 @@ def train(
     max_steps: Annotated[int | None, _opt("--max-steps", "Stop after N steps in total (0 = no limit)",
                                              T.max_steps, min=0)] = None,
     epochs: Annotated[float | None, _opt("--epochs", "Stop after K passes in total (0 = no limit)",
-                                            T.epochs, min=0.0)] = None,
+                                            f"{defaults.NO_BUDGET_EPOCHS:g} if no budget option is given, else 0",
+                                            min=0.0)] = None,
     time_budget: Annotated[float | None, _opt("--time-budget", "Stop after S seconds of training in total "
                                                  "(0 = no limit)", T.time_budget, min=0.0)] = None,
     val_fraction: Annotated[float | None, _opt("--val-fraction", "Held-out tail for validation",
@@ -105,124 +103,35 @@ def train(
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
     threads_n: Annotated[int | None, _opt("--threads", f"BLAS threads per process (env {threads.ENV_THREADS})",
                                              1, min=1)] = None,
+    sample_every: Annotated[int | None, _opt("--sample-every", "Print a sample every N validations, at most 10 "
+                                                "a run (0 = never)", T.sample_every, min=0)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the final "
+                                        "summary (metrics.jsonl still logs every step)")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
                                                    "checkpoint", show_default=False)] = None,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
 ):
     """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
-    model_kw = {k: given[k] for k in ARCH if k in given}
-    optim_kw = {k: given[k] for k in ("lr", "clip", "schedule", "warmup_steps") if k in given}
-    if "optimizer" in given:
-        optim_kw["name"] = given["optimizer"]
-    train_kw = {k: given[k] for k in ("seq_len", "batch_size", "max_steps", "epochs", "time_budget",
-                                      "val_fraction", "eval_every", "val_max_chars", "seed", "workers") if k in given}
+    inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
     if resume is not None:
-        ckpt = checkpoint.load(resume, prefer="last.pkl", training=True)
-        run_dir = Path(ckpt["path"]).parent
-        if Path(ckpt["path"]).name == "best.pkl" and resume.is_dir():
-            common.say(f"{run_dir} has no last.pkl; resuming from best.pkl, saved at step "
-                f"{ckpt.get('progress', {}).get('step', '?')} (the steps after it are trained again)")
-        mcfg = checkpoint.build_config(ModelConfig, ckpt["model_config"])
-        changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
-        if changed:
-            raise UsageError(f"--{changed[0].replace('_', '-')} cannot change when resuming: the architecture "
-                             "comes from the checkpoint")
-        ocfg, tcfg = train_mod.configs_from_checkpoint(ckpt)
-        ocfg, tcfg = dataclasses.replace(ocfg, **optim_kw), dataclasses.replace(tcfg, **train_kw)
-        text_path = corpus or Path(ckpt["corpus"]["path"])
-        if not text_path.exists():
-            raise CharlmError(f"the run's corpus {text_path} is gone; if it moved, pass it: "
-                              f"charlm train NEW_PATH --resume {resume}")
-        data = corpus_mod.load(text_path, run_dir, ckpt["corpus"].get("encoding", encoding), common.say)
-        if data.vocab.to_dict()["chars"] != ckpt["vocab"]["chars"] or \
-                data.fingerprint.get("sha256") != ckpt["corpus"]["fingerprint"].get("sha256"):
-            own = ckpt["corpus"]["path"]
-            why = ("it changed since the checkpoint" if data.path == own
-                   else f"it is a different file from the run's corpus {own}")
-            raise CharlmError(f"{text_path} is not the text this run was trained on ({why}); "
-                              "resuming would not continue the same run")
-        _check_memory(mcfg, ocfg, tcfg)
-    else:
-        ckpt = None
-        text_path = corpus or default_corpus(lambda msg: err.print(msg))
-        run_dir = out or _fresh_run_dir(text_path)
-        if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
-            raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
-        created = not run_dir.exists()
-        _check_writable(run_dir)
-        try:
-            data = corpus_mod.load(text_path, run_dir, encoding, common.say)
-            budget = train_kw.get("time_budget", 0.0)
-            if budget:
-                common.say("timing a few training steps to choose the model for this machine …")
-            d_model, d_optim, d_train, why = defaults.choose(
-                budget, _speed_probe(data, given, model_kw, {**defaults.TRAIN, **train_kw}, threads_n))
-            if why:
-                common.say(why)
-            model_kw = {**d_model, **model_kw}
-            if "embedding_dim" not in given:  # the embedding follows the hidden width unless given
-                model_kw["embedding_dim"] = model_kw["hidden"]
-            ocfg = OptimConfig(**{**d_optim, **optim_kw})
-            tcfg = TrainConfig(**{**d_train, **train_kw})
-            if not (tcfg.max_steps or tcfg.epochs or tcfg.time_budget):
-                tcfg = dataclasses.replace(tcfg, epochs=10)
-            notes = []
-            if "eval_every" not in given and tcfg.val_fraction > 0:
-                n_train = len(data.split(tcfg.val_fraction)[0])
-                k = defaults.eval_every(tcfg.eval_every, n_train, tcfg.batch_size, tcfg.seq_len)
-                if k != tcfg.eval_every:
-                    notes.append(f"validating every {k} steps, not every {tcfg.eval_every}: an epoch is that short")
-                    tcfg = dataclasses.replace(tcfg, eval_every=k)
-            mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
-            _check_memory(mcfg, ocfg, tcfg)
-            for line in [_settings(mcfg, ocfg, tcfg, given), *notes]:
-                common.say(line)
-            _train_loop(data, run_dir, mcfg, ocfg, tcfg, None, threads_n)
-        except BaseException:
-            if created and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
-                shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no debris
-            raise
+        plan = runs.resume(resume, corpus, given, encoding, common.say)
+        _train_loop(plan, threads_n, quiet)
         return
-    _train_loop(data, run_dir, mcfg, ocfg, tcfg, ckpt, threads_n)
-
-
-def _speed_probe(data, given: dict, model_kw: dict, train_kw: dict, threads_n: int | None):
-    """steps_per_second(tier's model keywords) for defaults.choose: the candidate with the
-    options given applied, timed on this corpus with the run's batch, window and workers."""
-    train_ids = data.split(train_kw.get("val_fraction", T.val_fraction))[0]
-    batch = batches.fit_batch(len(train_ids), train_kw["batch_size"], train_kw["seq_len"])
-    measured: dict = {}
-
-    def steps_per_second(tier_kw: dict) -> float:
-        kw = {**tier_kw, **model_kw}
-        if "embedding_dim" not in given:
-            kw["embedding_dim"] = kw["hidden"]
-        key = tuple(sorted(kw.items()))
-        if key not in measured:
-            measured[key] = speed.steps_per_second(ModelConfig(vocab_size=len(data.vocab), **kw), train_ids, batch,
-                                                   train_kw["seq_len"], given.get("workers"), threads_n)
-        return measured[key]
-    return steps_per_second
-
-
-def _fresh_run_dir(text_path: Path) -> Path:
-    base = RUNS / (text_path.stem or "run")
-    candidate, k = base, 1
-    while (candidate / "last.pkl").exists() or (candidate / "best.pkl").exists():
-        k += 1
-        candidate = base.with_name(f"{base.name}-{k}")
-    return candidate
-
-
-def _check_writable(run_dir: Path) -> None:
+    text_path = corpus or default_corpus(lambda msg: err.print(msg))
+    run_dir = out or runs.fresh_run_dir(RUNS, text_path)
+    if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
+        raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
+    created = not run_dir.exists()
+    runs.check_writable(run_dir)
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise CharlmError(f"cannot write to the run directory {run_dir}: {e.strerror or e}") from None
+        plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
+        inform(_settings(plan, given))
+        _train_loop(plan, threads_n, quiet)
+    except BaseException:
+        if created and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
+            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no debris
+        raise
 
 
 def _link_latest(run_dir: Path) -> str | None:
@@ -242,32 +151,19 @@ def _link_latest(run_dir: Path) -> str | None:
     return f"charlm: runs/latest now points at {run_dir}" if outside else None
 
 
-def _describe(mcfg: ModelConfig) -> str:
-    inp = f"embedding {mcfg.embedding_dim}" if mcfg.embedding_dim else "one-hot"
-    extra = (f", dropout {mcfg.dropout:g}" if mcfg.dropout else "") + (", tied" if mcfg.tie_weights else "")
-    return f"{mcfg.cell} {mcfg.layers}×{mcfg.hidden}, {inp} input{extra}"
-
-
-def _check_memory(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig) -> None:
-    """Refuse, before anything is allocated, a configuration the machine cannot hold."""
-    need, have = memory.training_bytes(mcfg, tcfg.batch_size, tcfg.seq_len, ocfg.name), memory.available_bytes()
-    if have is not None and need > have:
-        raise CharlmError(f"{_describe(mcfg)} with batch {tcfg.batch_size} × seq {tcfg.seq_len} needs about "
-                          f"{memory.human(need)} of memory to train (weights, {ocfg.name} moments, activations) "
-                          f"and this machine has {memory.human(have)} available; use a smaller --hidden, "
-                          "--layers, --batch-size or --seq-len")
-
-
-def _settings(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, given: dict) -> str:
+def _settings(plan: runs.Plan, given: dict) -> str:
     """The configuration that will run, and which of it the user chose."""
-    span = f"a {tcfg.time_budget:g}s budget" if tcfg.time_budget else "no time budget"
-    mine = [f"--{k.replace('_', '-')}" for k in (*ARCH, "optimizer", "lr", "schedule") if k in given]
+    span = f"a {plan.tcfg.time_budget:g}s budget" if plan.tcfg.time_budget else "no time budget"
+    mine = [f"--{k.replace('_', '-')}" for k in (*runs.ARCH, "optimizer", "lr", "schedule") if k in given]
     origin = f"defaults for {span}" + (f", with your {', '.join(mine)}" if mine else "")
-    return (f"{origin}: {_describe(mcfg)}, {ocfg.name} lr {ocfg.lr:g} ({ocfg.schedule}); "
+    return (f"{origin}: {runs.describe(plan.mcfg)}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
             "`charlm train --help` gives the rule, and options you give win")
 
 
-def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt, threads_n: int | None) -> None:
+def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
+    """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
+    data, run_dir, mcfg, ocfg, tcfg, ckpt = (plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg,
+                                             plan.checkpoint)
     stop = {"requested": False}
 
     def on_sigint(signum, frame):
@@ -279,31 +175,37 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt, threads_n: int | No
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     bar = None
-    tty = sys.stderr.isatty()
+    tty = sys.stderr.isatty() and not quiet
     val, linked, last_line = None, False, -math.inf  # a log file sees the first step's line, then one per 30 s
+    progress_at, shown_at = 0.0, -1.0  # the fraction of the run at the last validation line shown
 
     def say(line: str) -> None:
         tqdm.write(line, file=sys.stderr) if bar is not None and tty else err.print(line)
+
+    def chat(line: str) -> None:  # progress, validations, samples: not under --quiet
+        if not quiet:
+            say(line)
 
     try:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
                                 threads_n=threads_n):
             kind = ev["event"]
-            if kind == "note":
+            if kind == train_mod.NOTE:
                 say(f"charlm: {ev['text']}")
-            elif kind == "start":
+            elif kind == train_mod.START:
                 verb = "resuming" if ckpt else "training"
-                say(f"charlm: {verb} {_describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
+                chat(f"charlm: {verb} {runs.describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
                     f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                     f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
                     f"({ocfg.schedule}), {_budget(tcfg)} → {run_dir}")
                 slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, on all at the end"
                           if ev["val_slice"] else "validating on all of them")
-                say(f"charlm: {_workers(ev['workers'], ev['batch'], threads.blas_threads(threads_n))}; "
+                chat(f"charlm: {_workers(ev['workers'], ev['batch'], threads.blas_threads(threads_n))}; "
                     f"{ev['val_chars']:,} validation chars, {slice_}")
                 bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
                            bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
-            elif kind == "step":
+            elif kind == train_mod.STEP:
+                progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
                 status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
                           f"val {'-' if val is None else f'{val:.3f}'} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
                 bar.n = min(int(1000 * ev["fraction"]), 1000)
@@ -312,37 +214,40 @@ def _train_loop(data, run_dir: Path, mcfg, ocfg, tcfg, ckpt, threads_n: int | No
                 if not tty and time.monotonic() - last_line > 30:  # a log file still sees progress
                     f = ev["fraction"]
                     eta = tqdm.format_interval(ev["elapsed"] * (1 - f) / f) if f > 0 else "?"
-                    say(f"{100 * f:.0f}% {status}, ETA {eta}")
+                    chat(f"{100 * f:.0f}% {status}, ETA {eta}")
                     last_line = time.monotonic()
-            elif kind == "validating":
+            elif kind == train_mod.VALIDATING:
                 what = "the whole validation split" if ev.get("whole") else "validation"
                 if tty:
                     bar.set_description_str("validate", refresh=False)
                     bar.set_postfix_str(f"{what}: {ev['chars']:,} chars", refresh=True)
                 elif ev.get("whole"):
-                    say(f"charlm: scoring best.pkl on {what} ({ev['chars']:,} chars) …")
-            elif kind == "eval":
+                    chat(f"charlm: scoring best.pkl on {what} ({ev['chars']:,} chars) …")
+            elif kind == train_mod.EVAL:
                 if tty:
                     bar.set_description_str("train", refresh=False)
                 if not linked:  # runs/latest only ever points at a run with a checkpoint
                     linked = True
                     if note := _link_latest(run_dir):
-                        say(note)
+                        chat(note)
                 val = ev["val_loss"]
-                if val is not None:
+                # every improvement and the last are shown; the others at most every 5% of the run
+                if val is not None and (ev["improved"] or ev["final"] or not progress_at
+                                        or progress_at - shown_at >= 0.05):
+                    shown_at = progress_at
                     mark = " (best, saved best.pkl)" if ev["improved"] else ""
-                    say(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
-            elif kind == "sample":
-                say(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
+                    chat(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
+            elif kind == train_mod.SAMPLE:
+                chat(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
             elif kind == train_mod.DIVERGED:
                 kept = (f"{run_dir}/last.pkl holds the last good checkpoint" if (run_dir / "last.pkl").exists()
                         else "no checkpoint had been saved yet")
                 raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
                                   f"{kept}; try a lower --lr (now {ocfg.lr:g}, e.g. --lr {ocfg.lr / 3:.2g})")
-            elif kind == "done":
+            elif kind == train_mod.DONE:
                 bar.close()
                 if not linked and (note := _link_latest(run_dir)):
-                    say(note)
+                    chat(note)
                 _summary(ev, run_dir, tcfg, ckpt["progress"]["step"] if ckpt else None)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -360,7 +265,7 @@ def _workers(k: int, batch: int, n_threads: int) -> str:
 def _budget(tcfg: TrainConfig) -> str:
     parts = [f"{tcfg.max_steps} steps" if tcfg.max_steps else "", f"{tcfg.epochs:g} epochs" if tcfg.epochs else "",
              f"{tcfg.time_budget:g}s" if tcfg.time_budget else ""]
-    return "budget " + " or ".join(p for p in parts if p)
+    return "budget " + " or ".join(p for p in parts if p) if any(parts) else "no budget: until Ctrl-C"
 
 
 def _raised(tcfg: TrainConfig) -> str:

@@ -14,10 +14,11 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, batches, checkpoint, parallel, threads
-from charlm import corpus as corpus_mod
+from charlm import __version__, checkpoint, parallel, threads
 from charlm import export as export_mod
 from charlm.cli.common import err, model_path, note_excluded, say
+from charlm.data import batches
+from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
 from charlm.evaluate import Score
 from charlm.sample import BLOCK, check_options, generate, uses_rng

@@ -1,0 +1,171 @@
+"""Starting and resuming a training run: the options given → checked configs, before any training.
+
+The library side of `charlm train`. `start` merges the options given with the
+defaults (charlm/defaults.py: the tier chosen by measured speed, E = H, the epochs
+of a run given no budget, the validation interval); `resume` checks a checkpoint
+and its corpus and applies the options that may change. Both refuse a configuration
+the machine cannot hold, and return a `Plan` for `train.run`. What the user should
+hear goes through two callbacks: `note` (what was chosen and why; the CLI mutes it
+under --quiet) and `warn` (always shown). Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlm import checkpoint, defaults, memory, speed
+from charlm.data import batches
+from charlm.data import corpus as corpus_mod
+from charlm.data.corpus import Corpus
+from charlm.errors import CharlmError, UsageError
+from charlm.model import ModelConfig
+from charlm.optim import OptimConfig
+from charlm.train import TrainConfig, configs_from_checkpoint
+
+ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
+OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
+TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
+         "val_max_chars", "seed", "workers", "sample_every")
+BUDGETS = ("max_steps", "epochs", "time_budget")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything `train.run` needs, checked."""
+    data: Corpus
+    run_dir: Path
+    mcfg: ModelConfig
+    ocfg: OptimConfig
+    tcfg: TrainConfig
+    checkpoint: dict | None                 # what a resume continues; None for a new run
+
+
+def _split(given: dict) -> tuple[dict, dict, dict]:
+    """The options given (option name → value) as model, optimizer and training keywords."""
+    optim_kw = {("name" if k == "optimizer" else k): given[k] for k in OPTIM if k in given}
+    return ({k: given[k] for k in ARCH if k in given}, optim_kw, {k: given[k] for k in TRAIN if k in given})
+
+
+def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n: int | None,
+          note: Callable[[str], None], warn: Callable[[str], None]) -> Plan:
+    """A new run on `text_path` into `run_dir` (created and checked writable by the caller)."""
+    model_kw, optim_kw, train_kw = _split(given)
+    data = corpus_mod.load(text_path, run_dir, encoding, warn)
+    budget = train_kw.get("time_budget", 0.0)
+    if budget:
+        note("timing a few training steps to choose the model for this machine …")
+    d_model, d_optim, d_train, why = defaults.choose(
+        budget, _speed_probe(data, given, model_kw, {**defaults.TRAIN, **train_kw}, threads_n))
+    if why:
+        note(why)
+    model_kw = {**d_model, **model_kw}
+    if "embedding_dim" not in given:  # the embedding follows the hidden width unless given
+        model_kw["embedding_dim"] = model_kw["hidden"]
+    ocfg = OptimConfig(**{**d_optim, **optim_kw})
+    tcfg = TrainConfig(**{**d_train, **train_kw})
+    if not set(BUDGETS) & set(given):
+        tcfg = dataclasses.replace(tcfg, epochs=defaults.NO_BUDGET_EPOCHS)
+    every = tcfg.eval_every
+    if "eval_every" not in given and tcfg.val_fraction > 0:
+        n_train = len(data.split(tcfg.val_fraction)[0])
+        tcfg = dataclasses.replace(tcfg, eval_every=defaults.eval_every(every, n_train, tcfg.batch_size,
+                                                                         tcfg.seq_len))
+    mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
+    check_memory(mcfg, ocfg, tcfg)
+    if tcfg.eval_every != every:
+        note(f"validating every {tcfg.eval_every} steps, not every {every}: an epoch is that short")
+    return Plan(data, run_dir, mcfg, ocfg, tcfg, None)
+
+
+def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
+           warn: Callable[[str], None]) -> Plan:
+    """Continue the run at `path` (a run directory or checkpoint) exactly; the options
+    given may change budgets and the like, never the architecture."""
+    model_kw, optim_kw, train_kw = _split(given)
+    ckpt = checkpoint.load(path, prefer="last.pkl", training=True)
+    run_dir = Path(ckpt["path"]).parent
+    if Path(ckpt["path"]).name == "best.pkl" and Path(path).is_dir():
+        warn(f"{run_dir} has no last.pkl; resuming from best.pkl, saved at step {ckpt['progress']['step']} "
+             "(the steps after it are trained again)")
+    mcfg = checkpoint.build_config(ModelConfig, ckpt["model_config"])
+    changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
+    if changed:
+        raise UsageError(f"--{changed[0].replace('_', '-')} cannot change when resuming: the architecture "
+                         "comes from the checkpoint")
+    ocfg, tcfg = configs_from_checkpoint(ckpt)
+    ocfg, tcfg = dataclasses.replace(ocfg, **optim_kw), dataclasses.replace(tcfg, **train_kw)
+    text_path = text_path or Path(ckpt["corpus"]["path"])
+    if not text_path.exists():
+        raise CharlmError(f"the run's corpus {text_path} is gone; if it moved, pass it: "
+                          f"charlm train NEW_PATH --resume {path}")
+    data = corpus_mod.load(text_path, run_dir, ckpt["corpus"].get("encoding", encoding), warn)
+    if data.vocab.to_dict()["chars"] != ckpt["vocab"]["chars"] or \
+            data.fingerprint.get("sha256") != ckpt["corpus"]["fingerprint"].get("sha256"):
+        own = ckpt["corpus"]["path"]
+        why = ("it changed since the checkpoint" if data.path == own
+               else f"it is a different file from the run's corpus {own}")
+        raise CharlmError(f"{text_path} is not the text this run was trained on ({why}); "
+                          "resuming would not continue the same run")
+    check_memory(mcfg, ocfg, tcfg)
+    return Plan(data, run_dir, mcfg, ocfg, tcfg, ckpt)
+
+
+def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, threads_n: int | None):
+    """steps_per_second(tier's model keywords) for defaults.choose: the candidate with the
+    options given applied, timed on this corpus with the run's batch, window and workers."""
+    train_ids = data.split(train_kw.get("val_fraction", TrainConfig.val_fraction))[0]
+    batch = batches.fit_batch(len(train_ids), train_kw["batch_size"], train_kw["seq_len"])
+    measured: dict = {}
+
+    def steps_per_second(tier_kw: dict) -> float:
+        kw = {**tier_kw, **model_kw}
+        if "embedding_dim" not in given:
+            kw["embedding_dim"] = kw["hidden"]
+        key = tuple(sorted(kw.items()))
+        if key not in measured:
+            cfg = ModelConfig(vocab_size=len(data.vocab), **kw)
+            check_memory(cfg, OptimConfig(), TrainConfig(batch_size=batch, seq_len=train_kw["seq_len"]))
+            measured[key] = speed.steps_per_second(cfg, train_ids, batch, train_kw["seq_len"], given.get("workers"),
+                                                   threads_n)
+        return measured[key]
+    return steps_per_second
+
+
+def fresh_run_dir(runs: Path, text_path: Path) -> Path:
+    """runs/<corpus name>, or runs/<name>-2, -3 … if that already holds a run."""
+    base = runs / (text_path.stem or "run")
+    candidate, k = base, 1
+    while (candidate / "last.pkl").exists() or (candidate / "best.pkl").exists():
+        k += 1
+        candidate = base.with_name(f"{base.name}-{k}")
+    return candidate
+
+
+def check_writable(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise CharlmError(f"cannot write to the run directory {run_dir}: {e.strerror or e}") from None
+
+
+def describe(mcfg: ModelConfig) -> str:
+    """e.g. "gru 2×256, embedding 256 input, dropout 0.2"."""
+    inp = f"embedding {mcfg.embedding_dim}" if mcfg.embedding_dim else "one-hot"
+    extra = (f", dropout {mcfg.dropout:g}" if mcfg.dropout else "") + (", tied" if mcfg.tie_weights else "")
+    return f"{mcfg.cell} {mcfg.layers}×{mcfg.hidden}, {inp} input{extra}"
+
+
+def check_memory(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig) -> None:
+    """Refuse, before anything is allocated, a configuration the machine cannot hold."""
+    need, have = memory.training_bytes(mcfg, tcfg.batch_size, tcfg.seq_len, ocfg.name), memory.available_bytes()
+    if have is not None and need > have:
+        raise CharlmError(f"{describe(mcfg)} with batch {tcfg.batch_size} × seq {tcfg.seq_len} needs about "
+                          f"{memory.human(need)} of memory to train (weights, {ocfg.name} moments, activations) "
+                          f"and this machine has {memory.human(have)} available; use a smaller --hidden, "
+                          "--layers, --batch-size or --seq-len")
