@@ -14,7 +14,7 @@ model can take at least `min_steps` steps in S at the measured rate:
     GRU 2×256, embedding 256, no dropout      ≥ 500 steps
     GRU 2×128, embedding 128, no dropout      otherwise
 With no time budget the 2×256 tier is used and nothing is measured.
-Always Adam 3e-3, batch 50 × sequence 100, gradient clip 5, and 100 warm-up steps
+Always Adam 3e-3 (RMSprop 3e-3, SGD 1.0 when chosen), batch 50 × sequence 100, clip 5, 100 warm-up steps
 then a cosine decay of the learning rate to a tenth, timed to end with the run.
 Why these numbers (tinyshakespeare, RESULTS.md "Defaults by measured speed"): on
 the Intel box the 2×384 tier won from 600 s up, where it took 1,850 steps. The 2×128
@@ -39,24 +39,27 @@ class Tier:
     min_steps: int          # chosen when its model can take at least this many steps in the budget
     hidden: int             # H (and the embedding width E)
     dropout: float
-    lr: float
 
     def describe(self) -> str:
         return f"gru 2×{self.hidden}, embedding {self.hidden}, dropout {self.dropout:g}"
 
 
 TIERS = (
-    Tier(1850, 384, 0.2, 3e-3),
-    Tier(500, 256, 0.0, 3e-3),
-    Tier(0, 128, 0.0, 3e-3),
+    Tier(1850, 384, 0.2),
+    Tier(500, 256, 0.0),
+    Tier(0, 128, 0.0),
 )
 NO_BUDGET = TIERS[1]
+# Peak learning rate per optimizer (RESULTS.md, "Learning rate per optimizer"): Adam's from the
+# 300 s runs; SGD's and RMSprop's the largest rate tried whose 150-step loss was level with
+# or better than Adam's there.
+LEARNING_RATES = {"adam": 3e-3, "rmsprop": 3e-3, "sgd": 1.0}
 NO_BUDGET_EPOCHS = 10.0  # a run given no budget option at all stops after this many passes
 MIN_EVAL_EVERY = 10
 
 
-def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None
-           ) -> tuple[dict, dict, dict, str]:
+def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None,
+           optimizer: str = "adam") -> tuple[dict, dict, dict, str]:
     """(model, optimizer, training) keyword defaults for a run, and what was measured
     to choose them ("" when nothing was).
 
@@ -71,7 +74,7 @@ def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None 
                 break
         measured = (f"measured {rate:.2f} steps/s here for the {tier.describe()} tier: about {steps:,.0f} steps "
                     f"in {time_budget:g}s (it needs ≥ {tier.min_steps:,})")
-    optim_kw = {"name": "adam", "lr": tier.lr, "schedule": "cosine", "warmup_steps": 100}
+    optim_kw = {"name": optimizer, "lr": LEARNING_RATES[optimizer], "schedule": "cosine", "warmup_steps": 100}
     return _model_kw(tier), optim_kw, dict(TRAIN), measured
 
 
@@ -84,8 +87,9 @@ def rule() -> str:
                       else f"else {t.describe()}" for t in TIERS)
     return (f"Defaults: with --time-budget, a few timed steps measure this machine's speed and pick the first "
             f"of: {tiers}. With no budget option given: {NO_BUDGET.describe()}, for {NO_BUDGET_EPOCHS:g} epochs (an "
-            f"explicit 0 for every budget trains until Ctrl-C). Always adam lr "
-            f"{NO_BUDGET.lr:g}, {TRAIN['batch_size']} lanes × {TRAIN['seq_len']} steps, 100 warm-up steps, "
+            f"explicit 0 for every budget trains until Ctrl-C). Always "
+            f"{', '.join(f'{k} lr {v:g}' for k, v in LEARNING_RATES.items())} (adam unless --optimizer), "
+            f"{TRAIN['batch_size']} lanes × {TRAIN['seq_len']} steps, 100 warm-up steps, "
             "then a cosine decay to a tenth that ends with the run. Options you give win.")
 
 

@@ -58,7 +58,8 @@ def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n:
     if budget:
         note("timing a few training steps to choose the model for this machine …")
     d_model, d_optim, d_train, why = defaults.choose(
-        budget, _speed_probe(data, given, model_kw, {**defaults.TRAIN, **train_kw}, threads_n))
+        budget, _speed_probe(data, given, model_kw, {**defaults.TRAIN, **train_kw}, threads_n),
+        optim_kw.get("name", "adam"))
     if why:
         note(why)
     model_kw = {**d_model, **model_kw}

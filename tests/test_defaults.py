@@ -93,3 +93,10 @@ def test_no_budget_option_means_ten_epochs(tmp_path, monkeypatch):
     _, ckpt = _train(tmp_path, monkeypatch, "--sample-every", "0")
     assert ckpt["train_config"]["epochs"] == defaults.NO_BUDGET_EPOCHS == 10
     assert ckpt["progress"]["epoch"] == 10 and ckpt["progress"]["window"] == 0
+
+
+def test_each_optimizer_gets_its_own_rate(tmp_path, monkeypatch):
+    """--optimizer sgd without --lr trains at SGD's measured rate, not Adam's."""
+    _, ckpt = _train(tmp_path, monkeypatch, "--max-steps", "2", "--optimizer", "sgd")
+    assert ckpt["optim_config"]["name"] == "sgd"
+    assert ckpt["optim_config"]["lr"] == defaults.LEARNING_RATES["sgd"] == 1.0

@@ -78,7 +78,8 @@ def train(
     seq_len: Annotated[int | None, _opt("--seq-len", "BPTT window length T", T.seq_len, min=1)] = None,
     batch_size: Annotated[int | None, _opt("--batch-size", "Parallel lanes B", T.batch_size, min=1)] = None,
     optimizer: Annotated[Optimizer | None, _opt("--optimizer", "Optimizer", O.name)] = None,
-    lr: Annotated[float | None, _opt("--lr", "Peak learning rate", _by_budget("lr"))] = None,
+    lr: Annotated[float | None, _opt("--lr", "Peak learning rate", ", ".join(
+        f"{k} {v:g}" for k, v in defaults.LEARNING_RATES.items()))] = None,
     clip: Annotated[float | None, _opt("--clip", "Global gradient-norm clip (0 disables)", O.clip)] = None,
     schedule: Annotated[Schedule | None, _opt("--schedule", "LR schedule: constant, or warm-up then "
                                                  "cosine to the end of the run", "cosine")] = None,
