@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--max-steps", type=int, default=200)
-    ap.add_argument("--val-max-chars", type=int, default=2_000_000)
+    ap.add_argument("--val-max-chars", type=int, default=200_000)
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="charlm-mem-"))

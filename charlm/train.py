@@ -28,6 +28,8 @@ from charlm.optim import OptimConfig
 from charlm.parallel import FileSlice, Team
 from charlm.sample import generate
 
+FINAL_FACTOR = 10   # the final validation scores up to this many times --val-max-chars
+
 # The events `run` yields, each a dict whose "event" is one of these (the CLI matches on them).
 NOTE, START, STEP, VALIDATING, EVAL, SAMPLE, DONE, DIVERGED = (
     "note", "start", "step", "validating", "eval", "sample", "done", "diverged")
@@ -42,7 +44,7 @@ class TrainConfig:
     time_budget: float = 0.0        # stop after this many seconds of training, validation excluded (0 = none)
     val_fraction: float = 0.1       # last fraction of the text held out for validation
     eval_every: int = 200           # validate and checkpoint every this many steps
-    val_max_chars: int = 200_000    # validate on this many chars during training (0 = all); all at the end
+    val_max_chars: int = 200_000    # validate on this many chars during training (0 = all); 10× at the end
     log_every: int = 10             # metrics.jsonl line every this many steps
     sample_every: int = 5           # sample preview every this many evaluations, 10% of the run apart (0 = never)
     seed: int = 1337                # init, dropout masks: same seed, same run
@@ -225,7 +227,7 @@ def _save(r: RunState, run_dir: Path, val: float | None, smoothed: float | None,
 
 
 def _score_best_on_all(r: RunState) -> float:
-    """The whole validation split's score of the parameters best.pkl holds."""
+    """The final validation's score (ids:val_all) of the parameters best.pkl holds."""
     live = r.team.flat.copy()
     r.team.flat[...] = r.best_flat
     try:
@@ -253,8 +255,8 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     ids = {"train": _ids(corpus, 0, n_train)}
     if n_val >= 2:
         ids["val"] = _ids(corpus, n_train, n_train + min(n_val, tcfg.val_max_chars or n_val))
-        if len(ids["val"]) < n_val:
-            ids["val_all"] = _ids(corpus, n_train, n_train + n_val)
+        if len(ids["val"]) < n_val:  # the end scores more: the whole split, up to FINAL_FACTOR× the slice
+            ids["val_all"] = _ids(corpus, n_train, n_train + min(n_val, FINAL_FACTOR * tcfg.val_max_chars))
     tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
     windows = batches.windows_per_epoch(len(train_ids), B, tcfg.seq_len)
     log_ln_v = math.log(len(corpus.vocab))
@@ -262,18 +264,19 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     with threads.limited(threads_n):
         r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
         with r.team:
-            yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop)
+            yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop, n_val)
 
 
 def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bool,
-          should_stop: Callable[[], bool]) -> Iterator[dict]:
+          should_stop: Callable[[], bool], val_split: int) -> Iterator[dict]:
     tcfg, progress = r.tcfg, r.progress
     metrics = _metrics_file(run_dir, progress["step"] if resumed else None)
     n_params = r.team.spec.layout.size
     n_val = {k: len(v) for k, v in r.team.ids.items() if k != "train"}
     yield {"event": START, "params": n_params, "batch": tcfg.batch_size, "windows_per_epoch": windows,
-           "train_chars": len(r.team.ids["train"]), "val_chars": n_val.get("val_all", n_val.get("val", 0)),
-           "val_slice": n_val["val"] if "val_all" in n_val else None, "workers": r.team.workers,
+           "train_chars": len(r.team.ids["train"]), "val_chars": val_split,
+           "val_slice": n_val["val"] if "val_all" in n_val else None, "val_final": n_val.get("val_all"),
+           "workers": r.team.workers,
            "progress": dict(progress)}
     smoothed, evals, reason, sampled_at = None, 0, None, -1.0
     clock = _Clock(progress)
@@ -329,7 +332,7 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
         best_all = _score_best_on_all(r)
     metrics.close()
     yield {"event": DONE, "reason": reason, "step": progress["step"], "best": r.best, "best_all": best_all,
-           "elapsed": progress["elapsed"], "history": r.history, "val_chars": n_val}
+           "elapsed": progress["elapsed"], "history": r.history, "val_chars": n_val, "val_split": val_split}
 
 
 def _spaced(fraction: float, last: float, gap: float) -> bool:

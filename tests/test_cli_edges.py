@@ -355,3 +355,15 @@ def test_explicit_zero_budgets_mean_no_limit(ws, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "no budget: until Ctrl-C" in err
+
+
+def test_validation_slice_then_more_at_the_end(ws, tmp_path):
+    """--val-max-chars N scores N chars during training and up to 10 N at the end, and says both."""
+    for n, final in ((20, "the first 200"), (40, "all 268")):  # the corpus's validation split: 268 chars
+        proc = run(["train", ws["corpus"], "--out", tmp_path / f"v{n}", "--max-steps", "6", *TINY,
+                    "--val-max-chars", str(n)], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        said = final.replace("all 268", "all")
+        assert f"validating on the first {n} of them during training, on {said} at the end" in proc.stderr
+        assert re.search(rf"on the first {n} validation chars; on {final}: [\d.]+ nats/char", proc.stderr), \
+            proc.stderr

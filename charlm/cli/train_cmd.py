@@ -199,8 +199,11 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
                     f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                     f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
                     f"({ocfg.schedule}), {_budget(tcfg)} → {run_dir}")
-                slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, on all at the end"
-                          if ev["val_slice"] else "validating on all of them")
+                slice_ = "validating on all of them"
+                if ev["val_slice"]:
+                    final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
+                    slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, "
+                              f"on {final} at the end")
                 chat(f"charlm: {_workers(ev['workers'], ev['batch'], threads.blas_threads(threads_n))}; "
                     f"{ev['val_chars']:,} validation chars, {slice_}")
                 bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
@@ -218,7 +221,7 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
                     chat(f"{100 * f:.0f}% {status}, ETA {eta}")
                     last_line = time.monotonic()
             elif kind == train_mod.VALIDATING:
-                what = "the whole validation split" if ev.get("whole") else "validation"
+                what = "the final validation" if ev.get("whole") else "validation"
                 if tty:
                     bar.set_description_str("validate", refresh=False)
                     bar.set_postfix_str(f"{what}: {ev['chars']:,} chars", refresh=True)
@@ -290,8 +293,10 @@ def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, resumed_at: int | None)
              f"perplexity {math.exp(best):.2f})" if best is not None else "no validation split")
     if ev.get("best_all") is not None:
         whole = ev["best_all"]
-        score += (f" on the first {ev['val_chars']['val']:,} validation chars; on all "
-                  f"{ev['val_chars']['val_all']:,}: {whole:.4f} nats/char ({whole / math.log(2):.3f} bits/char)")
+        final = ev["val_chars"]["val_all"]
+        span = f"all {final:,}" if final == ev["val_split"] else f"the first {final:,}"
+        score += (f" on the first {ev['val_chars']['val']:,} validation chars; on {span}: {whole:.4f} nats/char "
+                  f"({whole / math.log(2):.3f} bits/char)")
     scored = "TEXT_FILE " if not tcfg.val_fraction else ""  # with no validation split, a file to score
     err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
               f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
