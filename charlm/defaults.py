@@ -51,7 +51,7 @@ TIERS = (
 )
 NO_BUDGET = TIERS[1]
 # Peak learning rate per optimizer (RESULTS.md, "Learning rate per optimizer"): Adam's from the
-# 300 s runs; SGD's and RMSprop's the middle of three rates tried over 150 steps, each level
+# 300 s runs; SGD's and RMSprop's the second-highest rate tried over 150 steps, each level
 # with or better than Adam's there (the highest did better still, but was not tried for longer).
 LEARNING_RATES = {"adam": 3e-3, "rmsprop": 3e-3, "sgd": 1.0}
 NO_BUDGET_EPOCHS = 10.0  # a run given no budget option at all stops after this many passes
