@@ -72,8 +72,9 @@ def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None 
             steps = rate * time_budget
             if steps >= tier.min_steps:
                 break
+        need = f"it needs ≥ {tier.min_steps:,}" if tier.min_steps else "the smallest tier"
         measured = (f"measured {rate:.2f} steps/s here for the {tier.describe()} tier: about {steps:,.0f} steps "
-                    f"in {time_budget:g}s (it needs ≥ {tier.min_steps:,})")
+                    f"in {time_budget:g}s ({need})")
     optim_kw = {"name": optimizer, "lr": LEARNING_RATES[optimizer], "schedule": "cosine", "warmup_steps": 100}
     return _model_kw(tier), optim_kw, dict(TRAIN), measured
 

@@ -28,6 +28,7 @@ def test_tier_by_measured_speed(budget, rates, hidden, dropout):
     assert asked == [t.hidden for t in defaults.TIERS][: asked.index(hidden) + 1]  # measured top-down
     assert f"2×{hidden}" in why and f"measured {rates[hidden]:.2f} steps/s" in why
     assert f"about {rates[hidden] * budget:,.0f} steps" in why
+    assert ("the smallest tier" in why) == (hidden == defaults.TIERS[-1].hidden)
 
 
 def test_no_budget_measures_nothing():
