@@ -78,9 +78,3 @@ def limited(n: int):
 
     with threadpool_limits(limits=n, user_api="blas"):
         yield
-
-
-def child_environment(n: int) -> dict[str, str]:
-    """Environment variables that give a freshly started worker n BLAS threads from its
-    first import of numpy (before any thread pool exists)."""
-    return {var: str(n) for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}

@@ -95,8 +95,7 @@ class RunState:
     tcfg: TrainConfig
     corpus: Corpus
     team: Team
-    moments: dict[str, np.ndarray]              # optimizer slot -> (P,) flat, as the parameters
-    opt_step: int
+    opt: dict                                   # optimizer state over the flat buffer: slots {slot: {"all": (P,)}}
     progress: dict                              # step, epoch, window, chars, elapsed
     init_rng: dict                              # the generator state after initialisation
     best: float | None = None
@@ -113,7 +112,8 @@ class RunState:
             "optim_config": dataclasses.asdict(self.ocfg),
             "vocab": self.corpus.vocab.to_dict(),
             "params": self.team.params,
-            "optimizer": {"step": self.opt_step, "slots": {k: layout.views(m) for k, m in self.moments.items()}},
+            "optimizer": {"step": self.opt["step"],
+                          "slots": {k: layout.views(m["all"]) for k, m in self.opt["slots"].items()}},
             "progress": dict(self.progress),
             "carried_state": {k: v.copy() for k, v in self.team.state.items()},
             "rng": self.init_rng,
@@ -169,7 +169,8 @@ def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConf
             team.state[k][...] = v
     else:
         team.reset_state()
-    return RunState(mcfg, ocfg, tcfg, corpus, team, {k: layout.pack(m) for k, m in moments.items()}, opt_step,
+    opt = {"step": opt_step, "slots": {k: {"all": layout.pack(m)} for k, m in moments.items()}}
+    return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
                     progress, init_rng, best, team.flat.copy() if best is not None else None, history)
 
 
@@ -190,9 +191,7 @@ def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
     norm = optim.clip_grads({"all": grad}, ocfg.clip) if math.isfinite(loss) else float("nan")
     if not (math.isfinite(loss) and math.isfinite(norm)) or loss > 3 * log_ln_v:
         return {"event": DIVERGED, "step": progress["step"] + 1, "loss": loss, "lr": lr}
-    state = {"step": r.opt_step, "slots": {k: {"all": m} for k, m in r.moments.items()}}
-    optim.update({"all": r.team.flat}, {"all": grad}, state, ocfg, lr)
-    r.opt_step = state["step"]
+    optim.update({"all": r.team.flat}, {"all": grad}, r.opt, ocfg, lr)
     progress["window"] += 1
     if progress["window"] == windows:  # epoch boundary: the carried state resets
         progress["epoch"] += 1
