@@ -50,7 +50,7 @@ def main() -> None:
     params = {k: theirs[k].detach().numpy().copy() for k in model.param_shapes(cfg)}
     trainable = [p for m in (emb, rnn, dec) for p in m.parameters() if p.requires_grad]
     topt = torch.optim.Adam(trainable, lr=LR)
-    ocfg = optim.OptimConfig(lr=LR)
+    ocfg = optim.OptimConfig(lr=LR, schedule="constant")
     ostate = optim.init_state(ocfg, params)
     state, tstate = model.init_state(cfg, B), None
     for k in range(steps):

@@ -116,7 +116,7 @@ def charlm_train(cell: str, hidden: int, layers: int = 2, workers: int | None = 
     """charlm's training step with `workers` processes (None: charlm's policy) of `blas`
     BLAS threads each; workers=1, blas=2 is the single process of the first release."""
     cfg, params = _charlm_setup(cell, hidden, layers)
-    ocfg = optim.OptimConfig(lr=2e-3, clip=5.0)
+    ocfg = optim.OptimConfig(lr=2e-3, clip=5.0, schedule="constant")
     ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
     team = Team(cfg, params, BATCH, threads.workers(workers, BATCH), {"train": ids}, threads=blas)
     team.reset_state()

@@ -1,6 +1,7 @@
-"""Checkpoints: pickled plain data, written atomically, loaded by a restricted unpickler.
+"""Checkpoints: the one owner of their layout. Pickled plain data, written atomically,
+loaded by a restricted unpickler, validated, and read back as a typed `Checkpoint`.
 
-A checkpoint is a dict of builtins and numpy arrays only — no pickled classes:
+On disk a checkpoint is a dict of builtins and numpy arrays only — no pickled classes:
 
     format "charlm-checkpoint", version, charlm_version,
     model_config, train_config, optim_config      (dataclasses as dicts)
@@ -8,6 +9,9 @@ A checkpoint is a dict of builtins and numpy arrays only — no pickled classes:
     progress {"step", "epoch", "window", "chars", "elapsed"}, carried_state {"h", "c"},
     rng (numpy bit-generator state), best_val_loss, history [...],
     corpus {"path", "encoding", "fingerprint"}
+
+`payload(...)` builds that dict (the one writer), `load(...)` checks it and returns
+a `Checkpoint` (the one reader): nothing else in charlm reads a checkpoint's keys.
 
 Saving writes a temporary file beside the target, fsyncs it and renames it into
 place, so a crash or `kill -9` at any instant leaves the previous file intact.
@@ -21,15 +25,18 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from charlm import model
+from charlm import __version__, model
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
 from charlm.model import ModelConfig
+from charlm.optim import OptimConfig
+from charlm.run_config import TrainConfig
 
 FORMAT = "charlm-checkpoint"
 VERSION = 1
@@ -44,6 +51,79 @@ _ALLOWED = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
 }
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a run had got when it was saved."""
+    step: int
+    epoch: int
+    window: int                     # windows done in the current epoch
+    chars: int                      # training characters seen
+    elapsed: float                  # seconds of training (validation excluded)
+
+
+@dataclass(frozen=True)
+class CorpusRecord:
+    """Which text a run trained on: where it was, how it was decoded, its fingerprint."""
+    path: str
+    encoding: str
+    fingerprint: dict               # {"sha256", "bytes", …} (charlm/data/corpus.py)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A loaded, validated checkpoint. The model fields are always there; the training
+    fields are None in a file written without them (a resume needs them all)."""
+    path: Path                      # the file it was read from
+    version: int                    # format version
+    saved_by: str | None            # the charlm version that wrote it
+    model: ModelConfig
+    vocab: Vocab
+    params: dict                    # {name: array}, the shapes model.param_shapes gives
+    optim: OptimConfig | None = None
+    train: TrainConfig | None = None
+    optimizer: dict | None = None   # {"step": int, "slots": {slot: {name: array}}}
+    progress: Progress | None = None
+    carried_state: dict | None = None   # {"h": (L, B, H)} (+ "c" for LSTM)
+    rng: dict | None = None         # the generator state after initialisation
+    best_val_loss: float | None = None
+    history: list = dataclasses.field(default_factory=list)   # [{step, seconds, train_loss, val_loss}]
+    corpus: CorpusRecord | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def step(self) -> int | None:
+        return self.progress.step if self.progress else None
+
+    @property
+    def encoding(self) -> str:
+        """How the run's corpus was decoded: the default for text scored under this model."""
+        return self.corpus.encoding if self.corpus else "utf-8"
+
+
+def payload(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, vocab: Vocab, params: dict,
+            optimizer: dict, progress: dict, carried_state: dict, rng: dict, best_val_loss: float | None,
+            history: list, corpus: CorpusRecord) -> dict:
+    """The one writer of the layout: everything that defines a run at an instant, as plain data."""
+    return {
+        "charlm_version": __version__,
+        "model_config": dataclasses.asdict(mcfg),
+        "train_config": dataclasses.asdict(tcfg),
+        "optim_config": dataclasses.asdict(ocfg),
+        "vocab": vocab.to_dict(),
+        "params": params,
+        "optimizer": optimizer,
+        "progress": dict(progress),
+        "carried_state": carried_state,
+        "rng": rng,
+        "best_val_loss": best_val_loss,
+        "history": history,
+        "corpus": dataclasses.asdict(corpus),
+    }
 
 
 class _Refused(Exception):
@@ -81,10 +161,21 @@ def resolve(path: str | Path, prefer: str = "best.pkl") -> Path:
     return path
 
 
-def load(path: str | Path, prefer: str = "best.pkl", training: bool = False) -> dict:
+def load(path: str | Path, prefer: str = "best.pkl", training: bool = False) -> Checkpoint:
     """Load and validate a checkpoint; every failure is a one-line CharlmError.
     training=True also requires everything a resume needs (optimizer, progress, …)."""
     path = resolve(path, prefer)
+    data = _unpickle(path)
+    missing = [k for k in REQUIRED + (TRAINING if training else ()) if k not in data]
+    if missing:
+        what = "cannot be resumed" if training and not set(missing) & set(REQUIRED) else "is incomplete"
+        raise CharlmError(f"{path} {what}: the checkpoint has no {', '.join(missing)}")
+    validate(data, str(path))
+    return _typed(data, path)
+
+
+def _unpickle(path: Path) -> dict:
+    """The stored dict, with its format marker and version checked."""
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -106,13 +197,30 @@ def load(path: str | Path, prefer: str = "best.pkl", training: bool = False) -> 
     if version > VERSION:
         raise CharlmError(f"{path} has checkpoint format version {version}, newer than this charlm "
                           f"reads ({VERSION}); upgrade charlm to load it")
-    missing = [k for k in REQUIRED + (TRAINING if training else ()) if k not in data]
-    if missing:
-        what = "cannot be resumed" if training and not set(missing) & set(REQUIRED) else "is incomplete"
-        raise CharlmError(f"{path} {what}: the checkpoint has no {', '.join(missing)}")
-    data["path"] = str(path)
-    validate(data, str(path))
     return data
+
+
+def _typed(data: dict, path: Path) -> Checkpoint:
+    """The validated dict as a Checkpoint."""
+    cfg, vocab = _model_and_vocab(data, str(path))
+    try:
+        optim_cfg = build_config(OptimConfig, data["optim_config"]) if "optim_config" in data else None
+        train_cfg = build_config(TrainConfig, data["train_config"]) if "train_config" in data else None
+        corpus = data.get("corpus")
+        corpus = corpus and CorpusRecord(str(corpus["path"]), corpus.get("encoding") or "utf-8",
+                                         dict(corpus.get("fingerprint") or {}))
+    except (TypeError, KeyError, ValueError, CharlmError) as e:
+        raise CharlmError(f"{path} has an invalid configuration: {e}") from None
+    progress = data.get("progress")
+    best = data.get("best_val_loss")
+    return Checkpoint(
+        path=path, version=data["version"], saved_by=data.get("charlm_version"), model=cfg, vocab=vocab,
+        params=data["params"], optim=optim_cfg, train=train_cfg, optimizer=data.get("optimizer"),
+        progress=Progress(**{k: progress[k] for k in ("step", "epoch", "window", "chars", "elapsed")})
+        if progress else None,
+        carried_state=data.get("carried_state"), rng=data.get("rng"),
+        best_val_loss=float(best) if isinstance(best, (int, float)) else None,
+        history=list(data.get("history") or []), corpus=corpus)
 
 
 def build_config(cls, d: dict | None):
@@ -164,6 +272,9 @@ def validate(ckpt: dict, where: str) -> None:
             raise bad("the carried state should hold h, an array (layers, batch, hidden)")
         shape = (cfg.layers, h.shape[1], cfg.hidden)
         _check_arrays(state, {n: shape for n in names}, "carried state", bad)
+    best = ckpt.get("best_val_loss")
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+        raise bad(f"best_val_loss should be a number or None, not {type(best).__name__}")
     for key in ("train_config", "optim_config"):
         if key in ckpt and not all(isinstance(k, str) for k in ckpt[key]):
             raise bad(f"{key} should map option names to values")
@@ -201,8 +312,7 @@ def _model_and_vocab(ckpt: dict, where: str) -> tuple[ModelConfig, Vocab]:
     return cfg, vocab
 
 
-def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[dict, ModelConfig, dict, Vocab]:
+def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[Checkpoint, ModelConfig, dict, Vocab]:
     """(checkpoint, model config, verified params, vocab) from a checkpoint or run directory."""
     ckpt = load(path, prefer)
-    cfg, vocab = _model_and_vocab(ckpt, ckpt["path"])
-    return ckpt, cfg, ckpt["params"], vocab
+    return ckpt, ckpt.model, ckpt.params, ckpt.vocab

@@ -24,6 +24,11 @@ against 1.5217), so the 2×256 needs about 500 steps to be the better choice.
 Validation (and best.pkl) comes every 200 steps, or every epoch when an epoch is
 shorter than that (but not under 10 steps): on a small corpus the best point can
 come within a few epochs.
+
+This module is the one owner of every default: the config dataclasses (ModelConfig,
+OptimConfig, TrainConfig) take their field defaults from the constants below, and
+`charlm train --help` is generated from them, so a run given no options is exactly
+what the help says.
 """
 
 from __future__ import annotations
@@ -41,45 +46,74 @@ class Tier:
     dropout: float
 
     def describe(self) -> str:
-        return f"gru 2×{self.hidden}, embedding {self.hidden}, dropout {self.dropout:g}"
+        return f"{CELL} {LAYERS}×{self.hidden}, embedding {self.hidden}, dropout {self.dropout:g}"
 
 
+# The model: the cell and depth always; the width and dropout by tier; E = H unless given.
+CELL, LAYERS = "gru", 2
 TIERS = (
     Tier(1850, 384, 0.2),
     Tier(500, 256, 0.0),
     Tier(0, 128, 0.0),
 )
-NO_BUDGET = TIERS[1]
-# Peak learning rate per optimizer (RESULTS.md, "Learning rate per optimizer"): Adam's from the
-# 300 s runs; SGD's and RMSprop's the second-highest rate tried over 150 steps, each level
+NO_BUDGET = TIERS[1]        # the tier of a run with no --time-budget (nothing is measured)
+# The optimizer. Peak learning rate per optimizer (RESULTS.md, "Learning rate per optimizer"): Adam's
+# from the 300 s runs; SGD's and RMSprop's the second-highest rate tried over 150 steps, each level
 # with or better than Adam's there (the highest did better still, but was not tried for longer).
+OPTIMIZER = "adam"
 LEARNING_RATES = {"adam": 3e-3, "rmsprop": 3e-3, "sgd": 1.0}
-NO_BUDGET_EPOCHS = 10.0  # a run given no budget option at all stops after this many passes
-MIN_EVAL_EVERY = 10
+CLIP = 5.0                  # global gradient-norm limit
+SCHEDULE, WARMUP_STEPS, MIN_LR_RATIO = "cosine", 100, 0.1
+# The run: lanes × window, what "no budget" means, validation and logging cadence.
+BATCH_SIZE, SEQ_LEN = 50, 100
+NO_BUDGET_EPOCHS = 10.0     # a run given no budget option at all stops after this many passes
+VAL_FRACTION = 0.1
+EVAL_EVERY, MIN_EVAL_EVERY = 200, 10
+VAL_MAX_CHARS = 200_000     # validation chars scored during training …
+VAL_FINAL_FACTOR = 10       # … and the end scores the best parameters on up to this many times as many
+LOG_EVERY, SAMPLE_EVERY, SEED = 10, 5, 1337
 
 
-def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None,
-           optimizer: str = "adam") -> tuple[dict, dict, dict, str]:
-    """(model, optimizer, training) keyword defaults for a run, and what was measured
-    to choose them ("" when nothing was).
+def learning_rate(optimizer: str) -> float:
+    return LEARNING_RATES[optimizer]
+
+
+def budgets(max_steps: int | None, epochs: float | None, time_budget: float | None) -> tuple[int, float, float]:
+    """The three budgets of a run, None meaning not given: a run given none of them
+    trains NO_BUDGET_EPOCHS passes; an explicit 0 means no limit of that kind."""
+    if max_steps is None and epochs is None and time_budget is None:
+        return 0, NO_BUDGET_EPOCHS, 0.0
+    return max_steps or 0, epochs or 0.0, time_budget or 0.0
+
+
+def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None) -> tuple[dict, str]:
+    """The model keywords (cell, layers, hidden, dropout) for a run, and what was
+    measured to choose them ("" when nothing was).
 
     steps_per_second(model_kw) measures a candidate's training speed here; without
     it (or without a budget) the no-budget tier is used."""
     tier, measured = NO_BUDGET, ""
     if time_budget and steps_per_second is not None:
         for tier in TIERS:
-            rate = steps_per_second(_model_kw(tier))
+            rate = steps_per_second(tier_model(tier))
             steps = rate * time_budget
             if steps >= tier.min_steps:
                 break
         need = f"it needs ≥ {tier.min_steps:,}" if tier.min_steps else "the smallest tier"
         measured = (f"measured {rate:.2f} steps/s here for the {tier.describe()} tier: about {steps:,.0f} steps "
                     f"in {time_budget:g}s ({need})")
-    optim_kw = {"name": optimizer, "lr": LEARNING_RATES[optimizer], "schedule": "cosine", "warmup_steps": 100}
-    return _model_kw(tier), optim_kw, dict(TRAIN), measured
+    return tier_model(tier), measured
 
 
-TRAIN = {"batch_size": 50, "seq_len": 100}
+def tier_model(tier: Tier) -> dict:
+    """A tier's model keywords; the embedding width follows the hidden width (ModelConfig)."""
+    return {"cell": CELL, "layers": LAYERS, "hidden": tier.hidden, "dropout": tier.dropout}
+
+
+def by_tier(field: str) -> str:
+    """A tier setting as --help shows it, e.g. "384 or 256 or 128 by the speed measured here …"."""
+    values = " or ".join(f"{getattr(t, field):g}" for t in TIERS)
+    return f"{values} by the speed measured here (rule below); {getattr(NO_BUDGET, field):g} with no budget"
 
 
 def rule() -> str:
@@ -89,13 +123,12 @@ def rule() -> str:
     return (f"Defaults: with --time-budget, a few timed steps measure this machine's speed and pick the first "
             f"of: {tiers}. With no budget option given: {NO_BUDGET.describe()}, for {NO_BUDGET_EPOCHS:g} epochs (an "
             f"explicit 0 for every budget trains until Ctrl-C). Always "
-            f"{', '.join(f'{k} lr {v:g}' for k, v in LEARNING_RATES.items())} (adam unless --optimizer), "
-            f"{TRAIN['batch_size']} lanes × {TRAIN['seq_len']} steps, 100 warm-up steps, "
-            "then a cosine decay to a tenth that ends with the run. Options you give win.")
-
-
-def _model_kw(tier: Tier) -> dict:
-    return {"cell": "gru", "layers": 2, "hidden": tier.hidden, "embedding_dim": tier.hidden, "dropout": tier.dropout}
+            f"{', '.join(f'{k} lr {v:g}' for k, v in LEARNING_RATES.items())} ({OPTIMIZER} unless --optimizer), "
+            f"{BATCH_SIZE} lanes × {SEQ_LEN} steps, {WARMUP_STEPS} warm-up steps, then a {SCHEDULE} decay to "
+            f"{MIN_LR_RATIO:g} of the peak that ends with the run. Validation every {EVAL_EVERY} steps, or every "
+            f"epoch if that is shorter (not under {MIN_EVAL_EVERY}), on the first {VAL_MAX_CHARS:,} held-out "
+            f"characters; the best checkpoint is scored on up to {VAL_FINAL_FACTOR} times as many at the end. "
+            "Options you give win.")
 
 
 def eval_every(every: int, train_chars: int, batch: int, seq_len: int) -> int:

@@ -34,7 +34,7 @@ STEPS = 80
 BATCH, SEQ = 16, 32
 MAX_LAG = 20
 POSITIONS = 24
-OPTIM = OptimConfig(lr=3e-3, clip=1.0)   # a low limit, so the student sees clipping at work
+OPTIM = OptimConfig(lr=3e-3, clip=1.0, schedule="constant")   # a low limit, so the student sees clipping at work
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _windows(ids: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.
 def run_cell(cell: str, vocab_size: int, train_ids: np.ndarray, val_ids: np.ndarray, *, steps: int = STEPS,
              max_lag: int = MAX_LAG, seed: int = 0) -> CellResult:
     """One cell: its flow at initialisation, `steps` clipped Adam steps on random windows, its flow again."""
-    cfg = ModelConfig(vocab_size=vocab_size, cell=cell, layers=1, hidden=HIDDEN)
+    cfg = ModelConfig(vocab_size=vocab_size, cell=cell, layers=1, hidden=HIDDEN, embedding_dim=0)
     rng = np.random.default_rng(seed)
     params = model.init_params(cfg, rng)
     at_init = gradflow.measure(params, cfg, val_ids, max_lag=max_lag, count=POSITIONS)

@@ -27,7 +27,7 @@ HIDDEN = 4          # H: small enough to print every unit
 MAX_LEN = 24        # a longer word no longer fits the screen step by step
 MAX_STEPS = 500     # training stops earlier once every prediction is right and the loss is low
 DONE_LOSS = 0.05    # nats/char: "confidently right"
-OPTIM = OptimConfig(lr=0.05, clip=5.0)
+OPTIM = OptimConfig(lr=0.05, clip=5.0, schedule="constant")
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def run(word: str = WORD, cell: str = "rnn", seed: int = 0) -> Lesson:
     """Train a one-hot `cell` model of HIDDEN units on `word` and snapshot it before and after."""
     vocab = check_word(word)
     ids = vocab.encode(word)                                               # (T+1,)
-    cfg = ModelConfig(vocab_size=len(vocab), cell=cell, layers=1, hidden=HIDDEN)
+    cfg = ModelConfig(vocab_size=len(vocab), cell=cell, layers=1, hidden=HIDDEN, embedding_dim=0)
     params = model.init_params(cfg, np.random.default_rng(seed), dtype=np.float64)
     before = snapshot(params, cfg, vocab, ids)
     opt_state = optim.init_state(OPTIM, params)

@@ -1,15 +1,20 @@
-"""Scoring text under a model: mean nats/char with the state carried across windows."""
+"""Scoring text under a model: mean nats/char with the state carried across windows,
+and the text a run held out to be scored on."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from charlm import model
+from charlm import defaults, model
+from charlm.checkpoint import Checkpoint
 from charlm.data import batches
+from charlm.data import corpus as corpus_mod
+from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 
 
@@ -80,3 +85,26 @@ def score_part(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int, s
     if len(y_tail) and hi == B:
         score(x_tail[None], y_tail[None], {k: v[:, -1:] for k, v in state.items()})
     return total, count
+
+
+def held_out(ckpt: Checkpoint, note: Callable[[str], None] = lambda text: None) -> np.ndarray:
+    """The validation split of a run's own corpus (read through the run's id cache),
+    refusing when the run has none, or the corpus is gone or changed since training."""
+    info = ckpt.corpus
+    path = Path(info.path if info else "")
+    val_fraction = ckpt.train.val_fraction if ckpt.train else defaults.VAL_FRACTION
+    if not val_fraction:
+        raise CharlmError("the run has no validation split (it was trained with --val-fraction 0); "
+                          "pass a text FILE to use instead")
+    if not info or not path.is_file():
+        raise CharlmError(f"the run's corpus {info.path if info else '(unknown)'} is gone; "
+                          "give a text file to use instead")
+    data = corpus_mod.load(path, ckpt.run_dir, info.encoding, note)
+    if data.fingerprint.get("sha256") != info.fingerprint.get("sha256"):
+        raise CharlmError(f"{path} changed since training, so its validation split is not the text the model "
+                          "held out; give a text file to use instead")
+    val = data.split(val_fraction)[1]
+    if len(val) < 2:
+        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; "
+                          "pass a text FILE to use instead")
+    return val

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm import defaults
 from charlm.errors import UsageError
 from charlm.nn import recurrent
 from charlm.nn.dropout import make_mask
@@ -45,16 +46,20 @@ from charlm.nn.loss import cross_entropy_nll, softmax_cross_entropy, softmax_cro
 
 @dataclass(frozen=True)
 class ModelConfig:
+    """The architecture. Defaults are the CLI's for a run with no time budget
+    (charlm/defaults.py owns them)."""
     vocab_size: int                 # V: distinct characters
-    cell: str = "lstm"              # rnn | lstm | gru
-    layers: int = 2                 # L: stacked recurrent layers
-    hidden: int = 256               # H: units per layer
-    embedding_dim: int = 0          # E: learned embedding width; 0 = one-hot input
-    dropout: float = 0.0            # inverted dropout between layers and before the decoder
+    cell: str = defaults.CELL       # rnn | lstm | gru
+    layers: int = defaults.LAYERS   # L: stacked recurrent layers
+    hidden: int = defaults.NO_BUDGET.hidden   # H: units per layer
+    embedding_dim: int | None = None          # E: learned embedding width; 0 = one-hot input; None = H
+    dropout: float = defaults.NO_BUDGET.dropout  # inverted dropout between layers and before the decoder
     tie_weights: bool = False       # decoder.weight shared with embedding.weight (E == H)
     forget_bias: float = 1.0        # LSTM: initial forget-gate bias
 
     def __post_init__(self):
+        if self.embedding_dim is None:  # the embedding follows the hidden width unless given
+            object.__setattr__(self, "embedding_dim", self.hidden)
         if self.cell not in recurrent.CELLS:
             raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(recurrent.CELLS)}")
         if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embedding_dim < 0:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm import defaults
 from charlm.errors import UsageError
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
@@ -19,21 +20,24 @@ SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"              # adam | rmsprop | sgd
-    lr: float = 2e-3                # peak learning rate
+    """The optimizer and its schedule; defaults are the CLI's (charlm/defaults.py)."""
+    name: str = defaults.OPTIMIZER  # adam | rmsprop | sgd
+    lr: float | None = None         # peak learning rate; None = the optimizer's default (defaults.LEARNING_RATES)
     beta1: float = 0.9              # adam: first-moment decay
     beta2: float = 0.999            # adam: second-moment decay
     alpha: float = 0.99             # rmsprop: squared-gradient decay
     momentum: float = 0.9           # sgd: heavy-ball momentum
     eps: float = 1e-8               # adam / rmsprop: denominator guard
-    clip: float = 5.0               # global gradient-norm limit; 0 disables
-    schedule: str = "constant"      # constant | cosine (warm-up, then cosine to the end)
-    warmup_steps: int = 0           # linear warm-up length (cosine schedule)
-    min_lr_ratio: float = 0.1       # cosine ends at lr · min_lr_ratio
+    clip: float = defaults.CLIP     # global gradient-norm limit; 0 disables
+    schedule: str = defaults.SCHEDULE             # constant | cosine (warm-up, then cosine to the end)
+    warmup_steps: int = defaults.WARMUP_STEPS     # linear warm-up length (cosine schedule)
+    min_lr_ratio: float = defaults.MIN_LR_RATIO   # cosine ends at lr · min_lr_ratio
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.lr is None:
+            object.__setattr__(self, "lr", defaults.learning_rate(self.name))
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):

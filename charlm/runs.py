@@ -23,7 +23,7 @@ from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.train import TrainConfig, configs_from_checkpoint
+from charlm.run_config import TrainConfig
 
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
@@ -57,27 +57,12 @@ def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n:
     budget = train_kw.get("time_budget", 0.0)
     if budget:
         note("timing a few training steps to choose the model for this machine …")
-    d_model, d_optim, d_train, why = defaults.choose(
-        budget, _speed_probe(data, given, model_kw, {**defaults.TRAIN, **train_kw}, threads_n),
-        optim_kw.get("name", "adam"))
+    d_model, why = defaults.choose(budget, _speed_probe(data, given, model_kw, train_kw, threads_n))
     if why:
         note(why)
-    model_kw = {**d_model, **model_kw}
-    if "embedding_dim" not in given:  # the embedding follows the hidden width unless given
-        model_kw["embedding_dim"] = model_kw["hidden"]
-    ocfg = OptimConfig(**{**d_optim, **optim_kw})
-    tcfg = TrainConfig(**{**d_train, **train_kw})
-    if not set(BUDGETS) & set(given):
-        tcfg = dataclasses.replace(tcfg, epochs=defaults.NO_BUDGET_EPOCHS)
-    every = tcfg.eval_every
-    if "eval_every" not in given and tcfg.val_fraction > 0:
-        n_train = len(data.split(tcfg.val_fraction)[0])
-        tcfg = dataclasses.replace(tcfg, eval_every=defaults.eval_every(every, n_train, tcfg.batch_size,
-                                                                         tcfg.seq_len))
-    mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
+    mcfg = ModelConfig(vocab_size=len(data.vocab), **{**d_model, **model_kw})
+    ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
     check_memory(mcfg, ocfg, tcfg)
-    if tcfg.eval_every != every:
-        note(f"validating every {tcfg.eval_every} steps, not every {every}: an epoch is that short")
     return Plan(data, run_dir, mcfg, ocfg, tcfg, None)
 
 
@@ -87,25 +72,24 @@ def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
     given may change budgets and the like, never the architecture."""
     model_kw, optim_kw, train_kw = _split(given)
     ckpt = checkpoint.load(path, prefer="last.pkl", training=True)
-    run_dir = Path(ckpt["path"]).parent
-    if Path(ckpt["path"]).name == "best.pkl" and Path(path).is_dir():
-        warn(f"{run_dir} has no last.pkl; resuming from best.pkl, saved at step {ckpt['progress']['step']} "
+    run_dir = ckpt.run_dir
+    if ckpt.path.name == "best.pkl" and Path(path).is_dir():
+        warn(f"{run_dir} has no last.pkl; resuming from best.pkl, saved at step {ckpt.step} "
              "(the steps after it are trained again)")
-    mcfg = checkpoint.build_config(ModelConfig, ckpt["model_config"])
+    mcfg = ckpt.model
     changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
     if changed:
         raise UsageError(f"--{changed[0].replace('_', '-')} cannot change when resuming: the architecture "
                          "comes from the checkpoint")
-    ocfg, tcfg = configs_from_checkpoint(ckpt)
-    ocfg, tcfg = dataclasses.replace(ocfg, **optim_kw), dataclasses.replace(tcfg, **train_kw)
-    text_path = text_path or Path(ckpt["corpus"]["path"])
+    ocfg, tcfg = dataclasses.replace(ckpt.optim, **optim_kw), dataclasses.replace(ckpt.train, **train_kw)
+    own = ckpt.corpus.path
+    text_path = text_path or Path(own)
     if not text_path.exists():
         raise CharlmError(f"the run's corpus {text_path} is gone; if it moved, pass it: "
                           f"charlm train NEW_PATH --resume {path}")
-    data = corpus_mod.load(text_path, run_dir, ckpt["corpus"].get("encoding", encoding), warn)
-    if data.vocab.to_dict()["chars"] != ckpt["vocab"]["chars"] or \
-            data.fingerprint.get("sha256") != ckpt["corpus"]["fingerprint"].get("sha256"):
-        own = ckpt["corpus"]["path"]
+    data = corpus_mod.load(text_path, run_dir, ckpt.corpus.encoding, warn)
+    if data.vocab.chars != ckpt.vocab.chars or \
+            data.fingerprint.get("sha256") != ckpt.corpus.fingerprint.get("sha256"):
         why = ("it changed since the checkpoint" if data.path == own
                else f"it is a different file from the run's corpus {own}")
         raise CharlmError(f"{text_path} is not the text this run was trained on ({why}); "
@@ -117,19 +101,18 @@ def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
 def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, threads_n: int | None):
     """steps_per_second(tier's model keywords) for defaults.choose: the candidate with the
     options given applied, timed on this corpus with the run's batch, window and workers."""
-    train_ids = data.split(train_kw.get("val_fraction", TrainConfig.val_fraction))[0]
-    batch = batches.fit_batch(len(train_ids), train_kw["batch_size"], train_kw["seq_len"])
+    tcfg = TrainConfig(**train_kw)
+    train_ids = data.split(tcfg.val_fraction)[0]
+    batch = batches.fit_batch(len(train_ids), tcfg.batch_size, tcfg.seq_len)
     measured: dict = {}
 
     def steps_per_second(tier_kw: dict) -> float:
         kw = {**tier_kw, **model_kw}
-        if "embedding_dim" not in given:
-            kw["embedding_dim"] = kw["hidden"]
         key = tuple(sorted(kw.items()))
         if key not in measured:
             cfg = ModelConfig(vocab_size=len(data.vocab), **kw)
-            check_memory(cfg, OptimConfig(), TrainConfig(batch_size=batch, seq_len=train_kw["seq_len"]))
-            measured[key] = speed.steps_per_second(cfg, train_ids, batch, train_kw["seq_len"], given.get("workers"),
+            check_memory(cfg, OptimConfig(), dataclasses.replace(tcfg, batch_size=batch))
+            measured[key] = speed.steps_per_second(cfg, train_ids, batch, tcfg.seq_len, given.get("workers"),
                                                    threads_n)
         return measured[key]
     return steps_per_second

@@ -1,127 +1,39 @@
 """The training loop: truncated BPTT over contiguous lanes, budgets, checkpoints, exact resume.
 
-`run` is a generator of events (plain dicts with an "event" key) that the CLI
-turns into a progress bar and log lines; the library itself never prints.
-Budgets (--max-steps, --epochs, --time-budget) are totals for the run, so a
-resumed run continues toward the same end, on the same schedule.
+`run` is a generator of events (plain dicts with an "event" key, one of the constants
+below) that the CLI turns into a progress bar and log lines; the library never prints.
+Read it top to bottom: `run` prepares the splits and the team, `_loop` repeats
+`_train_step`, `_validate` and `_save` until a budget (charlm/run_config.py) ends it.
+The run's state and its clock are charlm/run_state.py's; the checkpoint layout is
+charlm/checkpoint.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__, checkpoint, model, optim, threads
+from charlm import checkpoint, defaults, optim, threads
+from charlm.checkpoint import Checkpoint
 from charlm.data import batches
 from charlm.data.corpus import Corpus
-from charlm.errors import CharlmError, UsageError
+from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.parallel import FileSlice, Team
+from charlm.parallel import FileSlice
+from charlm.run_config import TrainConfig, budget_reached, fraction_done
+from charlm.run_state import Clock, RunState, begin
 from charlm.sample import generate
 
-FINAL_FACTOR = 10   # the final validation scores up to this many times --val-max-chars
-
 # The events `run` yields, each a dict whose "event" is one of these (the CLI matches on them).
+# A NOTE with "chosen": True explains a default that was decided; without, it says what changed.
 NOTE, START, STEP, VALIDATING, EVAL, SAMPLE, DONE, DIVERGED = (
     "note", "start", "step", "validating", "eval", "sample", "done", "diverged")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    seq_len: int = 100              # T: BPTT window
-    batch_size: int = 50            # B: contiguous lanes
-    max_steps: int = 0              # stop after this many steps (0 = no limit)
-    epochs: float = 0.0             # stop after this many passes (0 = no limit)
-    time_budget: float = 0.0        # stop after this many seconds of training, validation excluded (0 = none)
-    val_fraction: float = 0.1       # last fraction of the text held out for validation
-    eval_every: int = 200           # validate and checkpoint every this many steps
-    val_max_chars: int = 200_000    # validate on this many chars during training (0 = all); 10× at the end
-    log_every: int = 10             # metrics.jsonl line every this many steps
-    sample_every: int = 5           # sample preview every this many evaluations, 10% of the run apart (0 = never)
-    seed: int = 1337                # init, dropout masks: same seed, same run
-    workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
-
-    def __post_init__(self):
-        if self.seq_len < 1 or self.batch_size < 1:
-            raise UsageError("--seq-len and --batch-size must be ≥ 1")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        if self.max_steps < 0 or self.epochs < 0 or not self.time_budget >= 0:
-            raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
-        if self.eval_every < 1 or self.log_every < 1:
-            raise UsageError("--eval-every and --log-every must be ≥ 1")
-        if self.workers < 0 or self.val_max_chars < 0:
-            raise UsageError("--workers and --val-max-chars must be ≥ 0")
-
-
-def _fraction_done(tc: TrainConfig, progress: dict, windows: int) -> float:
-    """How far the run is toward whichever budget ends it first (for the cosine schedule)."""
-    parts = [0.0]
-    if tc.max_steps:
-        parts.append(progress["step"] / tc.max_steps)
-    if tc.epochs:
-        parts.append((progress["epoch"] + progress["window"] / windows) / tc.epochs)
-    if tc.time_budget:
-        parts.append(progress["elapsed"] / tc.time_budget)
-    return max(parts)
-
-
-def _budget_reached(tc: TrainConfig, progress: dict, windows: int) -> str | None:
-    if tc.max_steps and progress["step"] >= tc.max_steps:
-        return f"reached --max-steps {tc.max_steps}"
-    if tc.epochs and progress["epoch"] + progress["window"] / windows >= tc.epochs - 1e-9:
-        return f"reached --epochs {tc.epochs:g}"
-    if tc.time_budget and progress["elapsed"] >= tc.time_budget:
-        return f"reached --time-budget {tc.time_budget:g}s"
-    return None
-
-
-@dataclass
-class RunState:
-    """A training run in progress: what a checkpoint records, plus the team doing the work.
-    The parameters, carried state and optimizer moments are flat buffers shared with
-    the team's ranks (charlm/parallel.py); the checkpoint sees them as named views."""
-    mcfg: ModelConfig
-    ocfg: OptimConfig
-    tcfg: TrainConfig
-    corpus: Corpus
-    team: Team
-    opt: dict                                   # optimizer state over the flat buffer: slots {slot: {"all": (P,)}}
-    progress: dict                              # step, epoch, window, chars, elapsed
-    init_rng: dict                              # the generator state after initialisation
-    best: float | None = None
-    best_flat: np.ndarray | None = None         # (P,) the parameters best.pkl holds
-    history: list = dataclasses.field(default_factory=list)
-
-    def payload(self) -> dict:
-        """Everything that defines the run at this instant, as plain data."""
-        layout = self.team.spec.layout
-        return {
-            "charlm_version": __version__,
-            "model_config": dataclasses.asdict(self.mcfg),
-            "train_config": dataclasses.asdict(self.tcfg),
-            "optim_config": dataclasses.asdict(self.ocfg),
-            "vocab": self.corpus.vocab.to_dict(),
-            "params": self.team.params,
-            "optimizer": {"step": self.opt["step"],
-                          "slots": {k: layout.views(m["all"]) for k, m in self.opt["slots"].items()}},
-            "progress": dict(self.progress),
-            "carried_state": {k: v.copy() for k, v in self.team.state.items()},
-            "rng": self.init_rng,
-            "best_val_loss": self.best,
-            "history": self.history,
-            "corpus": {"path": self.corpus.path, "encoding": self.corpus.encoding,
-                       "fingerprint": self.corpus.fingerprint},
-        }
 
 
 def _step_of(line: str) -> float:
@@ -144,36 +56,6 @@ def _metrics_file(run_dir: Path, resume_step: int | None):
     return open(path, "a", buffering=1)
 
 
-def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: dict | None,
-           threads_n: int, ids: dict) -> RunState:
-    """The run's state at its first step: fresh from the seed, or exactly as `resume` left it."""
-    B = tcfg.batch_size
-    if resume is None:
-        rng = np.random.default_rng(tcfg.seed)
-        params = model.init_params(mcfg, rng)
-        moments, opt_step = optim.init_state(ocfg, params)["slots"], 0
-        progress = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
-        init_rng, carried, best, history = rng.bit_generator.state, None, None, []
-    else:
-        params, progress = resume["params"], dict(resume["progress"])
-        moments, opt_step = resume["optimizer"]["slots"], resume["optimizer"]["step"]
-        init_rng, carried = resume["rng"], resume["carried_state"]
-        best, history = resume["best_val_loss"], list(resume["history"])
-        if carried["h"].shape[1] != B:
-            raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
-                              f"not {B}; resume with the same --batch-size")
-    team = Team(mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n)
-    layout = team.spec.layout
-    if carried is not None:
-        for k, v in carried.items():
-            team.state[k][...] = v
-    else:
-        team.reset_state()
-    opt = {"step": opt_step, "slots": {k: {"all": layout.pack(m)} for k, m in moments.items()}}
-    return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
-                    progress, init_rng, best, team.flat.copy() if best is not None else None, history)
-
-
 def _ids(corpus: Corpus, start: int, stop: int) -> np.ndarray | FileSlice:
     """corpus ids[start:stop] as the team's ranks should read them: straight from the id
     cache file when there is one (no copy, whatever the corpus's size), else the array."""
@@ -186,7 +68,7 @@ def _ids(corpus: Corpus, start: int, stop: int) -> np.ndarray | FileSlice:
 def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
     """One optimizer step on the next window: the step event, or a DIVERGED one."""
     tcfg, ocfg, progress = r.tcfg, r.ocfg, r.progress
-    lr = optim.learning_rate(ocfg, _fraction_done(tcfg, progress, windows), progress["step"])
+    lr = optim.learning_rate(ocfg, fraction_done(tcfg, progress, windows), progress["step"])
     loss, grad = r.team.train_step("train", progress["window"], tcfg.seq_len, progress["step"])  # grad (P,)
     norm = optim.clip_grads({"all": grad}, ocfg.clip) if math.isfinite(loss) else float("nan")
     if not (math.isfinite(loss) and math.isfinite(norm)) or loss > 3 * log_ln_v:
@@ -236,7 +118,7 @@ def _score_best_on_all(r: RunState) -> float:
 
 
 def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig,
-        resume: dict | None = None, should_stop: Callable[[], bool] = lambda: False,
+        resume: Checkpoint | None = None, should_stop: Callable[[], bool] = lambda: False,
         threads_n: int | None = None) -> Iterator[dict]:
     """Train, yielding events. `resume` is a loaded checkpoint to continue exactly.
     threads_n: BLAS threads per process (charlm/threads.py decides when None)."""
@@ -247,6 +129,11 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
         yield {"event": NOTE, "text": f"the training text ({len(train_ids)} chars) is too short for "
                f"--batch-size {tcfg.batch_size} at --seq-len {tcfg.seq_len}; using --batch-size {B}"}
         tcfg = dataclasses.replace(tcfg, batch_size=B)
+    if tcfg.eval_every is None:  # not given: the default, or one epoch when that is shorter
+        tcfg = tcfg.with_eval_every(len(train_ids))
+        if tcfg.eval_every != defaults.EVAL_EVERY:
+            yield {"event": NOTE, "chosen": True, "text": f"validating every {tcfg.eval_every} steps, not "
+                   f"every {defaults.EVAL_EVERY}: an epoch is that short"}
     if len(val_ids) < 2 and tcfg.val_fraction > 0:
         raise CharlmError(f"the validation split has {len(val_ids)} characters; use a larger "
                           "--val-fraction or more text (or --val-fraction 0 for no validation)")
@@ -254,14 +141,15 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     ids = {"train": _ids(corpus, 0, n_train)}
     if n_val >= 2:
         ids["val"] = _ids(corpus, n_train, n_train + min(n_val, tcfg.val_max_chars or n_val))
-        if len(ids["val"]) < n_val:  # the end scores more: the whole split, up to FINAL_FACTOR× the slice
-            ids["val_all"] = _ids(corpus, n_train, n_train + min(n_val, FINAL_FACTOR * tcfg.val_max_chars))
+        if len(ids["val"]) < n_val:  # the end scores more: the whole split, up to VAL_FINAL_FACTOR× the slice
+            final = min(n_val, defaults.VAL_FINAL_FACTOR * tcfg.val_max_chars)
+            ids["val_all"] = _ids(corpus, n_train, n_train + final)
     tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
     windows = batches.windows_per_epoch(len(train_ids), B, tcfg.seq_len)
     log_ln_v = math.log(len(corpus.vocab))
     threads_n = threads.blas_threads(threads_n)
     with threads.limited(threads_n):
-        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
+        r = begin(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
         with r.team:
             yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop, n_val)
 
@@ -278,10 +166,10 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
            "workers": r.team.workers,
            "progress": dict(progress)}
     smoothed, evals, reason, sampled_at = None, 0, None, -1.0
-    clock = _Clock(progress)
+    clock = Clock(progress)
     while True:
         progress["elapsed"] = clock.elapsed()
-        reason = _budget_reached(tcfg, progress, windows)
+        reason = budget_reached(tcfg, progress, windows)
         if reason:  # only when resuming a run that had already ended
             break
         ev = _train_step(r, windows, log_ln_v)
@@ -293,8 +181,8 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
         smoothed = ev["loss"] if smoothed is None else 0.95 * smoothed + 0.05 * ev["loss"]
         rate = clock.rate(progress["chars"], progress["step"] % tcfg.log_every == 0)
         ev |= {"smoothed": smoothed, "chars_per_sec": rate, "elapsed": progress["elapsed"],
-               "fraction": _fraction_done(tcfg, progress, windows)}
-        reason = _budget_reached(tcfg, progress, windows)
+               "fraction": fraction_done(tcfg, progress, windows)}
+        reason = budget_reached(tcfg, progress, windows)
         val_event = None
         if progress["step"] % tcfg.eval_every == 0 or reason:  # the last step is always validated
             yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
@@ -337,42 +225,3 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
 def _spaced(fraction: float, last: float, gap: float) -> bool:
     """At least `gap` of the run since `last` (both fractions done), or no budget to measure by."""
     return fraction == 0 or fraction - last >= gap
-
-
-class _Clock:
-    """Training time, counted in one place: wall time since the run began, less the
-    pauses (validation, samples), plus what a resumed run had already used."""
-
-    def __init__(self, progress: dict):
-        self.t0 = time.perf_counter() - progress["elapsed"]
-        self.t_rate, self.chars_rate = time.perf_counter(), progress["chars"]
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
-
-    @contextlib.contextmanager
-    def paused(self):
-        t = time.perf_counter()
-        try:
-            yield
-        finally:
-            dt = time.perf_counter() - t
-            self.t0 += dt
-            self.t_rate += dt
-
-    def rate(self, chars: int, restart: bool) -> float:
-        """Training chars/s since the last restart of the rate window."""
-        now = time.perf_counter()
-        rate = (chars - self.chars_rate) / max(now - self.t_rate, 1e-9)
-        if restart:
-            self.t_rate, self.chars_rate = now, chars
-        return rate
-
-
-def configs_from_checkpoint(ckpt: dict) -> tuple[OptimConfig, TrainConfig]:
-    """The optimizer and training configs stored in a checkpoint (unknown keys ignored)."""
-    try:
-        return (checkpoint.build_config(OptimConfig, ckpt.get("optim_config")),
-                checkpoint.build_config(TrainConfig, ckpt.get("train_config")))
-    except (TypeError, CharlmError) as e:
-        raise CharlmError(f"{ckpt.get('path', 'checkpoint')} has an invalid configuration: {e}") from None

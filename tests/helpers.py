@@ -32,3 +32,10 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, needle: 
     if proc.stdout is not None:
         assert proc.stdout == "", f"stdout should be empty on error, got {proc.stdout!r}"
     return err
+
+
+def stored(path: Path) -> dict:
+    """A checkpoint file's stored dict as it is on disk (trusted test files only: plain
+    pickle), for tests that damage one field and write it back."""
+    import pickle
+    return pickle.loads(Path(path).read_bytes())

@@ -11,6 +11,7 @@ import pytest
 from charlm import checkpoint, fileio, model
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
+from tests.helpers import stored
 
 CFG = {"vocab_size": 3, "cell": "rnn", "layers": 1, "hidden": 2, "embedding_dim": 0}
 
@@ -26,9 +27,10 @@ def test_roundtrip_keeps_arrays_and_plain_data(tmp_path):
     path = tmp_path / "c.pkl"
     checkpoint.save(path, payload(3.0))
     data = checkpoint.load(path)
-    assert data["format"] == checkpoint.FORMAT and data["version"] == checkpoint.VERSION
-    np.testing.assert_array_equal(data["params"]["decoder.weight"], np.full((3, 2), 3.0, np.float32))
-    assert data["params"]["decoder.weight"].dtype == np.float32 and data["rng"]["state"] == 2**100
+    assert stored(path)["format"] == checkpoint.FORMAT and data.version == checkpoint.VERSION
+    np.testing.assert_array_equal(data.params["decoder.weight"], np.full((3, 2), 3.0, np.float32))
+    assert data.params["decoder.weight"].dtype == np.float32 and data.rng["state"] == 2**100
+    assert data.model == ModelConfig(**CFG) and data.vocab.chars == "abc" and data.progress is None
 
 
 def test_crash_mid_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
@@ -46,7 +48,7 @@ def test_crash_mid_write_leaves_previous_checkpoint(tmp_path, monkeypatch):
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pkl"]  # no temp file left behind
     monkeypatch.undo()
-    np.testing.assert_array_equal(checkpoint.load(path)["params"]["decoder.weight"], 1.0)
+    np.testing.assert_array_equal(checkpoint.load(path).params["decoder.weight"], 1.0)
 
 
 def test_kill_between_write_and_rename_leaves_previous(tmp_path, monkeypatch):
@@ -60,7 +62,7 @@ def test_kill_between_write_and_rename_leaves_previous(tmp_path, monkeypatch):
     with pytest.raises(SystemExit):
         checkpoint.save(path, payload(2.0))
     monkeypatch.undo()
-    np.testing.assert_array_equal(checkpoint.load(path)["params"]["decoder.weight"], 1.0)
+    np.testing.assert_array_equal(checkpoint.load(path).params["decoder.weight"], 1.0)
 
 
 class Exploit:
@@ -119,9 +121,9 @@ def test_run_directory_resolution(tmp_path):
     with pytest.raises(CharlmError, match="no checkpoint in"):
         checkpoint.load(tmp_path)
     checkpoint.save(tmp_path / "last.pkl", payload(1.0))
-    assert checkpoint.load(tmp_path)["path"].endswith("last.pkl")
+    assert checkpoint.load(tmp_path).path.name.endswith("last.pkl")
     checkpoint.save(tmp_path / "best.pkl", payload(2.0))
-    assert checkpoint.load(tmp_path)["path"].endswith("best.pkl")
-    assert checkpoint.load(tmp_path, prefer="last.pkl")["path"].endswith("last.pkl")
+    assert checkpoint.load(tmp_path).path.name.endswith("best.pkl")
+    assert checkpoint.load(tmp_path, prefer="last.pkl").path.name.endswith("last.pkl")
     with pytest.raises(CharlmError, match="not found"):
         checkpoint.load(tmp_path / "missing.pkl")

@@ -325,7 +325,7 @@ def test_log_stays_proportional_and_quiet_is_quiet(ws, tmp_path):
     args = ["train", ws["corpus"], "--max-steps", "200", *TINY, "--eval-every", "2"]
     loud = run([*args, "--out", tmp_path / "loud"], cwd=tmp_path)
     assert loud.returncode == 0, loud.stderr
-    history = checkpoint.load(tmp_path / "loud" / "last.pkl")["history"]
+    history = checkpoint.load(tmp_path / "loud" / "last.pkl").history
     best, improved = float("inf"), 0
     for h in history:
         if h["val_loss"] < best:

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 
 from charlm import checkpoint, fileio
 from charlm.cli import app
-from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
+from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm, stored
 
 TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch-size", "2", "--eval-every", "3"]
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -126,8 +126,7 @@ def ws(tmp_path_factory) -> dict[str, Path]:
     f["other"].write_bytes(pickle.dumps({"weights": [1, 2]}))
     f["array"] = d / "just-an-array.pkl"  # only allowed globals, but not a checkpoint
     f["array"].write_bytes(pickle.dumps(np.zeros(3), protocol=checkpoint.PROTOCOL))
-    data = checkpoint.load(best)
-    data.pop("path")
+    data = stored(best)
     f["newer"] = d / "newer.pkl"  # checkpoint.save would stamp version 1 itself
     f["newer"].write_bytes(pickle.dumps({**data, "version": 99}, protocol=checkpoint.PROTOCOL))
     f["incomplete"] = d / "incomplete.pkl"
@@ -477,8 +476,7 @@ MALFORMED = {  # the charlm marker and version, but a field of the wrong type: a
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_malformed_checkpoint_fields(name, ws, tmp_path, monkeypatch):
     command, damage = MALFORMED[name]
-    data = checkpoint.load(ws["best"])
-    data.pop("path")
+    data = stored(ws["best"])
     bad = tmp_path / f"{name}.pkl"
     bad.write_bytes(pickle.dumps(damage(data), protocol=checkpoint.PROTOCOL))
     args = ["sample", "--model", bad, "--length", "5"] if command == "sample" else ["info", bad]

@@ -7,6 +7,9 @@ from typer.testing import CliRunner
 
 from charlm import checkpoint, defaults
 from charlm.cli import app
+from charlm.model import ModelConfig
+from charlm.optim import OptimConfig
+from charlm.run_config import TrainConfig
 
 FAST = {384: 3.1, 256: 5.3, 128: 9.0}    # steps/s of each tier's model on a fast box
 SLOW = {384: 0.9, 256: 2.0, 128: 4.5}    # and on one 2.5× slower
@@ -22,9 +25,9 @@ def test_tier_by_measured_speed(budget, rates, hidden, dropout):
     def steps_per_second(kw):
         asked.append(kw["hidden"])
         return rates[kw["hidden"]]
-    model_kw, optim_kw, train_kw, why = defaults.choose(budget, steps_per_second)
-    assert model_kw["hidden"] == model_kw["embedding_dim"] == hidden and model_kw["dropout"] == dropout
-    assert optim_kw["schedule"] == "cosine" and train_kw == {"batch_size": 50, "seq_len": 100}
+    model_kw, why = defaults.choose(budget, steps_per_second)
+    assert model_kw["hidden"] == hidden and model_kw["dropout"] == dropout and model_kw["cell"] == "gru"
+    assert ModelConfig(65, **model_kw).embedding_dim == hidden                      # E follows H
     assert asked == [t.hidden for t in defaults.TIERS][: asked.index(hidden) + 1]  # measured top-down
     assert f"2×{hidden}" in why and f"measured {rates[hidden]:.2f} steps/s" in why
     assert f"about {rates[hidden] * budget:,.0f} steps" in why
@@ -32,7 +35,7 @@ def test_tier_by_measured_speed(budget, rates, hidden, dropout):
 
 
 def test_no_budget_measures_nothing():
-    model_kw, _, _, why = defaults.choose(0.0, lambda kw: pytest.fail("measured without a budget"))
+    model_kw, why = defaults.choose(0.0, lambda kw: pytest.fail("measured without a budget"))
     assert model_kw["hidden"] == 256 and why == ""
 
 
@@ -41,6 +44,24 @@ def test_help_states_the_rule():
     text = " ".join(r.output.split())
     assert "gru 2×384, embedding 384, dropout 0.2 if it can take ≥ 1,850 steps" in text
     assert "With no budget option given: gru 2×256" in text and "for 10 epochs" in text
+    assert "Recurrent cell [default: (gru)]" in text and "(lstm)]" not in text  # what a run trains
+    assert "Warm-up steps (cosine) [default: (100)]" in text and "[default: (cosine)]" in text
+    assert "Validation every 200 steps, or every epoch if that is shorter" in text
+
+
+def test_config_defaults_are_the_cli_defaults():
+    """A config dataclass built with no arguments is what `charlm train` with no options runs
+    (with no time budget): the same cell, size, E = H, optimizer, rate, schedule and budget."""
+    m, o, t = ModelConfig(65), OptimConfig(), TrainConfig()
+    tier = defaults.NO_BUDGET
+    assert (m.cell, m.layers, m.hidden, m.embedding_dim, m.dropout) == ("gru", 2, tier.hidden, tier.hidden, 0.0)
+    assert ModelConfig(65, hidden=64).embedding_dim == 64 and ModelConfig(65, embedding_dim=0).embedding_dim == 0
+    assert (o.name, o.lr, o.schedule, o.warmup_steps, o.clip) == ("adam", 3e-3, "cosine", 100, 5.0)
+    assert OptimConfig(name="sgd").lr == 1.0 and OptimConfig(name="rmsprop", lr=0.1).lr == 0.1
+    assert (t.max_steps, t.epochs, t.time_budget) == (0, defaults.NO_BUDGET_EPOCHS, 0.0)  # no budget given
+    assert (TrainConfig(max_steps=5).epochs, TrainConfig(max_steps=0).epochs) == (0.0, 0.0)  # any budget given
+    assert t.eval_every is None and t.with_eval_every(1_003_854).eval_every == 200
+    assert TrainConfig(val_fraction=0).with_eval_every(2_000).eval_every == 200  # no split: nothing to fit
 
 
 def _train(tmp_path, monkeypatch, *args):
@@ -59,15 +80,15 @@ def test_cli_prints_the_choice_and_flags_win(tmp_path, monkeypatch):
     assert "defaults for no time budget, with your --hidden, --lr: gru 2×8, embedding 8 input, adam lr 0.01" \
         in stderr
     assert "2×256" not in stderr and "defaults.py" not in stderr
-    assert ckpt["model_config"]["hidden"] == ckpt["model_config"]["embedding_dim"] == 8  # E follows H
-    assert ckpt["model_config"]["cell"] == "gru" and ckpt["optim_config"]["lr"] == 0.01
-    assert ckpt["optim_config"]["schedule"] == "cosine" and ckpt["train_config"]["seq_len"] == 8
+    assert ckpt.model.hidden == ckpt.model.embedding_dim == 8  # E follows H
+    assert ckpt.model.cell == "gru" and ckpt.optim.lr == 0.01
+    assert ckpt.optim.schedule == "cosine" and ckpt.train.seq_len == 8
 
 
 def test_cli_measures_speed_for_a_budget(tmp_path, monkeypatch):
     stderr, ckpt = _train(tmp_path, monkeypatch, "--time-budget", "1")
     assert "timing a few training steps" in stderr and "steps/s here" in stderr
-    assert ckpt["model_config"]["hidden"] == 8                                    # the option still wins
+    assert ckpt.model.hidden == 8                                    # the option still wins
 
 
 def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):
@@ -81,23 +102,23 @@ def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):
                                  "--seq-len", "8", "--batch-size", "50"])
     assert r.exit_code == 0, r.output
     assert "validating every 13 steps, not every 200" in r.stderr
-    history = checkpoint.load(tmp_path / "run" / "last.pkl")["history"]
+    history = checkpoint.load(tmp_path / "run" / "last.pkl").history
     assert [h["step"] for h in history] == [13, 20]
     r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run2", "--hidden", "8", "--max-steps", "20",
                                  "--seq-len", "8", "--batch-size", "50", "--eval-every", "5"])
     assert r.exit_code == 0, r.output
     assert "validating every" not in r.stderr
-    assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl")["history"]] == [5, 10, 15, 20]
+    assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl").history] == [5, 10, 15, 20]
 
 
 def test_no_budget_option_means_ten_epochs(tmp_path, monkeypatch):
     _, ckpt = _train(tmp_path, monkeypatch, "--sample-every", "0")
-    assert ckpt["train_config"]["epochs"] == defaults.NO_BUDGET_EPOCHS == 10
-    assert ckpt["progress"]["epoch"] == 10 and ckpt["progress"]["window"] == 0
+    assert ckpt.train.epochs == defaults.NO_BUDGET_EPOCHS == 10
+    assert ckpt.progress.epoch == 10 and ckpt.progress.window == 0
 
 
 def test_each_optimizer_gets_its_own_rate(tmp_path, monkeypatch):
     """--optimizer sgd without --lr trains at SGD's measured rate, not Adam's."""
     _, ckpt = _train(tmp_path, monkeypatch, "--max-steps", "2", "--optimizer", "sgd")
-    assert ckpt["optim_config"]["name"] == "sgd"
-    assert ckpt["optim_config"]["lr"] == defaults.LEARNING_RATES["sgd"] == 1.0
+    assert ckpt.optim.name == "sgd"
+    assert ckpt.optim.lr == defaults.LEARNING_RATES["sgd"] == 1.0

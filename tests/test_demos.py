@@ -8,8 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from charlm import checkpoint, demo_gradients, demo_hello, gradflow, model
-from charlm.data import corpus
+from charlm import checkpoint, demo_gradients, demo_hello, evaluate, gradflow, model
 from charlm.errors import UsageError
 from charlm.gradflow import Flow
 from tests.test_cli_errors import TINY, USAGE, assert_one_line_error, run
@@ -128,7 +127,7 @@ def test_cli_gradient_flow_json_matches_the_library(ws):
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     ckpt, cfg, params, _ = checkpoint.load_model(ws / "RUN")
-    want = gradflow.measure(params, cfg, corpus.held_out(ckpt), max_lag=5)
+    want = gradflow.measure(params, cfg, evaluate.held_out(ckpt), max_lag=5)
     assert got["lags"] == [1, 2, 3, 4, 5]
     np.testing.assert_allclose(got["mean"], want.mean, rtol=1e-6)
     np.testing.assert_allclose(got["q75"], want.q75, rtol=1e-6)

@@ -87,5 +87,5 @@ def test_warmup_then_cosine_schedule():
         expected = 0.1 + 0.5 * 0.9 * (1 + math.cos(math.pi * p))
         assert optim.learning_rate(cfg, p, 10) == pytest.approx(expected, rel=1e-12)
     assert optim.learning_rate(cfg, 1.7, 10) == pytest.approx(0.1)   # past the end: the floor
-    flat = OptimConfig(lr=0.3)
+    flat = OptimConfig(lr=0.3, schedule="constant")
     assert optim.learning_rate(flat, 0.5, 0) == optim.learning_rate(flat, 1.0, 99) == 0.3

@@ -174,7 +174,7 @@ def test_ctrl_c_with_workers_saves_and_resumes(trained):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     ckpt = checkpoint.load(trained / "cc" / "last.pkl")
-    assert ckpt["train_config"]["workers"] == 2
-    p = charlm(["train", "--resume", "cc", "--max-steps", str(ckpt["progress"]["step"] + 5)], trained)
+    assert ckpt.train.workers == 2
+    p = charlm(["train", "--resume", "cc", "--max-steps", str(ckpt.step + 5)], trained)
     assert p.returncode == 0, p.stderr
-    assert checkpoint.load(trained / "cc" / "last.pkl")["progress"]["step"] == ckpt["progress"]["step"] + 5
+    assert checkpoint.load(trained / "cc" / "last.pkl").step == ckpt.step + 5

@@ -30,7 +30,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from charlm import evaluate, gradflow, model, train
+from charlm import checkpoint, evaluate, gradflow, model, train
 from charlm.cli import app
 from charlm.cli.report_cmd import plain_surprisal, shaded_surprisal
 from charlm.cli.sparkline import sparkline
@@ -41,7 +41,7 @@ from charlm.optim import OptimConfig
 from charlm.report import grads as report_grads
 from charlm.report import page as report
 from charlm.report import probes as probe
-from charlm.train import TrainConfig
+from charlm.run_config import TrainConfig
 
 ENGLISH = ('KING RICHARD:\nHe said "stand (and wait) here" & left.\n'
            'QUEEN: <b>not</b> [so] fast; 3 < 4 & "x" \'y\' </script>\n') * 12
@@ -195,13 +195,18 @@ def check_page(page: str, text: str) -> dict:
     return data
 
 
+def saved(cfg, params, vocab, **fields) -> checkpoint.Checkpoint:
+    """A checkpoint as charlm.checkpoint.load returns it, without a file."""
+    return checkpoint.Checkpoint(Path("/x/run/best.pkl"), checkpoint.VERSION, "test", cfg, vocab, params, **fields)
+
+
 @pytest.mark.parametrize("text,cell,emb", [(ENGLISH, "lstm", 0), (KOREAN, "gru", 6), (ENGLISH, "rnn", 6)])
 def test_page_is_valid_self_contained_and_escaped(text, cell, emb):
     cfg, params, vocab, ids = tiny(text, cell, emb)
     metrics = [{"step": s, "seconds": s / 10, "train_loss": 4 - s / 100, "val_loss": 3.5 - s / 120 if s % 50 == 0
                 else None, "chars_per_sec": 1000.0, "grad_norm": 8.0 if s < 50 else 2.0} for s in range(10, 210, 10)]
-    ckpt = {"path": "/x/run/best.pkl", "model_config": {"cell": cell}, "best_val_loss": 1.9,
-            "progress": {"step": 200}, "corpus": {"path": "/x/c.txt"}, "optim_config": {"clip": 5.0}}
+    ckpt = saved(cfg, params, vocab, best_val_loss=1.9, progress=checkpoint.Progress(200, 1, 0, 80_000, 20.0),
+                 corpus=checkpoint.CorpusRecord("/x/c.txt", "utf-8", {}), optim=OptimConfig(clip=5.0))
     page = report.build(ckpt, cfg, params, vocab, ids, metrics, source="A <test> & passage",
                         excluded={"€": 2}, sample_length=40)
     data = check_page(page, text)
@@ -402,7 +407,7 @@ def test_page_in_headless_chromium(tmp_path):
         metrics = [{"step": s, "seconds": s * 3.0, "train_loss": 4 - s / 100, "val_loss": 3.5 - s / 200}
                    for s in range(10, 210, 10)]
         path = tmp_path / f"{cell}.html"
-        path.write_text(report.build({"path": "/x/run/best.pkl"}, cfg, params, vocab, ids, metrics,
+        path.write_text(report.build(saved(cfg, params, vocab), cfg, params, vocab, ids, metrics,
                                      source="test passage", sample_length=40), encoding="utf-8")
         pages.append((path, len(text)))
     tools = DevTools(tmp_path / "profile")
@@ -426,7 +431,7 @@ def test_page_in_headless_chromium(tmp_path):
 def test_gradient_section_measures_the_model_and_reads_the_norms():
     cfg, params, vocab, ids = tiny(ENGLISH, "rnn")
     metrics = [{"step": 5, "grad_norm": 3.0}, {"step": 10, "grad_norm": float("nan")}, {"step": 15}]
-    g = report_grads.gather({"optim_config": {"clip": 1.0}}, cfg, params, ids, metrics)
+    g = report_grads.gather(saved(cfg, params, None, optim=OptimConfig(clip=1.0)), cfg, params, ids, metrics)
     assert g["flow"] == gradflow.measure(params, cfg, ids)
     assert g["norms"] == [(5.0, 3.0)] and g["clip"] == 1.0
     html = report_grads.section(g)
@@ -436,7 +441,7 @@ def test_gradient_section_measures_the_model_and_reads_the_norms():
 
 def test_gradient_section_without_flow_or_norms_says_why():
     cfg, params, vocab, ids = tiny(ENGLISH, "gru")
-    g = report_grads.gather({"optim_config": {"clip": 0.0}}, cfg, params, ids[:50], [])
+    g = report_grads.gather(saved(cfg, params, None, optim=OptimConfig(clip=0.0)), cfg, params, ids[:50], [])
     html = report_grads.section(g)
     assert g["flow"] is None and "too short" in html
     assert "no grad_norm in metrics.jsonl" in html and "Clipping was off" in html and "<svg" not in html

@@ -7,6 +7,7 @@ charlm/demo_gradients.py and charlm/gradflow.py; this file only lays them out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from enum import Enum
@@ -20,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from charlm import checkpoint, demo_gradients, demo_hello, gradflow
+from charlm import checkpoint, demo_gradients, demo_hello, evaluate, gradflow
 from charlm.cli.common import err, model_path, note_excluded
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
@@ -133,16 +134,15 @@ def gradient_flow(
     """How much the loss at a position depends on the hidden state k steps earlier: ‖∂L_t/∂h_(t−k)‖ for k = 1…K."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
     if file is not None:
-        raw, excluded = corpus_mod.encode_text(file, vocab, encoding or (ckpt.get("corpus") or {}).get("encoding")
-                                               or "utf-8")
+        raw, excluded = corpus_mod.encode_text(file, vocab, encoding or ckpt.encoding)
         ids, source = raw[raw >= 0], str(file)
     else:
-        ids, excluded = np.asarray(corpus_mod.held_out(ckpt)), {}
-        source = f"validation split of {ckpt['corpus']['path']}"
+        ids, excluded = np.asarray(evaluate.held_out(ckpt)), {}
+        source = f"validation split of {ckpt.corpus.path}"
     with err.status("charlm: measuring gradient flow"):
         flow = gradflow.measure(params, cfg, ids, max_lag=max_lag, count=positions)
     if json_out:
-        print(json.dumps({"model": ckpt["model_config"], "text": source, **flow.to_dict(),
+        print(json.dumps({"model": dataclasses.asdict(cfg), "text": source, **flow.to_dict(),
                           "kept_at_max_lag": gradflow.decay(flow)}))
         return
     note_excluded(excluded)

@@ -13,7 +13,8 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from charlm import checkpoint
+from charlm import checkpoint, evaluate
+from charlm.checkpoint import Checkpoint
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
@@ -29,17 +30,16 @@ ALL_CHARS = 20_000  # what `report --chars 0` shows at most: each character cost
 MARKS = [(1.0, " "), (2.0, "."), (4.0, ":"), (6.0, "+"), (math.inf, "#")]  # plain-text surprisal marks
 
 
-def _passage(ckpt: dict, vocab: Vocab, text: Path | None, chars: int,
+def _passage(ckpt: Checkpoint, vocab: Vocab, text: Path | None, chars: int,
              encoding: str | None) -> tuple[np.ndarray, str, dict[str, int]]:
     """(ids (n,), where they come from, {excluded char: count}): FILE's first `chars` characters
     in the vocabulary, else a passage from the start of the run's validation split."""
     if text is None:
-        val = np.asarray(corpus_mod.held_out(ckpt, say))
-        frac = (ckpt.get("train_config") or {}).get("val_fraction", 0.1)
+        val = np.asarray(evaluate.held_out(ckpt, say))  # it refuses a run without a split or a corpus
         ids = probe.passage(val, chars, vocab.index().get("\n"))
-        name = Path((ckpt.get("corpus") or {}).get("path", "the corpus")).name
+        frac, name = ckpt.train.val_fraction, Path(ckpt.corpus.path).name
         return ids, f"Held-out text from the last {frac:.0%} of {name}, which the model never trained on", {}
-    encoding = encoding or (ckpt.get("corpus") or {}).get("encoding") or "utf-8"
+    encoding = encoding or ckpt.encoding
     raw, excluded = corpus_mod.encode_text(text, vocab, encoding)
     ids = raw[raw >= 0]
     ids = ids[:chars] if chars else ids
@@ -63,7 +63,7 @@ def report(
 ):
     """Write one self-contained HTML page about a run: loss curves, samples, surprisal, cell activations."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir, "RUN_DIR"))
-    run = Path(ckpt["path"]).parent
+    run = ckpt.run_dir
     out = out or run / "report.html"
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'report.html'}")
@@ -75,10 +75,10 @@ def report(
     note_excluded(excluded)
     command = ["charlm", "report", str(run_dir or "runs/latest"), "--chars", str(chars), "--seed", str(seed),
                "--sample-length", str(sample_length)] + (["--text", str(text)] if text else [])
-    history = ckpt.get("history")
-    if (run / "last.pkl").is_file() and Path(ckpt["path"]).name != "last.pkl":
+    history = ckpt.history
+    if (run / "last.pkl").is_file() and ckpt.path.name != "last.pkl":
         try:  # last.pkl also holds the validations after the best one
-            history = checkpoint.load(run / "last.pkl").get("history") or history
+            history = checkpoint.load(run / "last.pkl").history or history
         except CharlmError:
             pass
     stages = {"samples": "writing samples", "surprisal": "scoring the passage",

@@ -29,15 +29,9 @@ from charlm.train import TrainConfig
 M, O, T = ModelConfig(vocab_size=1), OptimConfig(), TrainConfig()
 
 
-def _by_budget(field: str) -> str:
-    """A tier setting as --help shows it: its values by measured speed (the rule is in the epilog)."""
-    values = " or ".join(f"{getattr(t, field):g}" for t in defaults.TIERS)
-    return f"{values} by the speed measured here (rule below); {getattr(defaults.NO_BUDGET, field):g} with no budget"
-
-
 class Cell(str, Enum):
-    lstm = "lstm"
     gru = "gru"
+    lstm = "lstm"
     rnn = "rnn"
 
 
@@ -67,11 +61,11 @@ def train(
                                                  show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
     layers: Annotated[int | None, _opt("--layers", "Stacked recurrent layers", M.layers, min=1)] = None,
-    hidden: Annotated[int | None, _opt("--hidden", "Hidden units per layer", _by_budget("hidden"), min=1)] = None,
+    hidden: Annotated[int | None, _opt("--hidden", "Hidden units per layer", defaults.by_tier("hidden"), min=1)] = None,
     embedding_dim: Annotated[int | None, _opt("--embedding-dim", "Embedding width (0 = one-hot input)",
                                                  "--hidden", min=0)] = None,
     dropout: Annotated[float | None, _opt("--dropout", "Dropout between layers and before the decoder",
-                                             _by_budget("dropout"), min=0.0, max=0.95)] = None,
+                                             defaults.by_tier("dropout"), min=0.0, max=0.95)] = None,
     tie_weights: Annotated[bool | None, _opt("--tie-weights/--no-tie-weights",
                                                 "Share the decoder with the embedding (needs E == H)",
                                                 M.tie_weights)] = None,
@@ -82,8 +76,8 @@ def train(
         f"{k} {v:g}" for k, v in defaults.LEARNING_RATES.items()))] = None,
     clip: Annotated[float | None, _opt("--clip", "Global gradient-norm clip (0 disables)", O.clip)] = None,
     schedule: Annotated[Schedule | None, _opt("--schedule", "LR schedule: constant, or warm-up then "
-                                                 "cosine to the end of the run", "cosine")] = None,
-    warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", 100,
+                                                 "cosine to the end of the run", O.schedule)] = None,
+    warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", O.warmup_steps,
                                                 min=0)] = None,
     max_steps: Annotated[int | None, _opt("--max-steps", "Stop after N steps in total (0 = no limit)",
                                              T.max_steps, min=0)] = None,
@@ -95,7 +89,8 @@ def train(
     val_fraction: Annotated[float | None, _opt("--val-fraction", "Held-out tail for validation",
                                                   T.val_fraction, min=0.0, max=0.9)] = None,
     eval_every: Annotated[int | None, _opt("--eval-every", "Validate and checkpoint every K steps",
-                                              T.eval_every, min=1)] = None,
+                                              f"{defaults.EVAL_EVERY}, or one epoch if that is shorter "
+                                              f"(≥ {defaults.MIN_EVAL_EVERY})", min=1)] = None,
     val_max_chars: Annotated[int | None, _opt("--val-max-chars", "Validate on the first N validation "
                                                  "chars during training (0 = all); all are scored at the end",
                                                  T.val_max_chars, min=0)] = None,
@@ -191,8 +186,8 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
                                 threads_n=threads_n):
             kind = ev["event"]
-            if kind == train_mod.NOTE:
-                say(f"charlm: {ev['text']}")
+            if kind == train_mod.NOTE:  # a choice explained (not under --quiet), or a change to what was asked
+                (chat if ev.get("chosen") else say)(f"charlm: {ev['text']}")
             elif kind == train_mod.START:
                 verb = "resuming" if ckpt else "training"
                 chat(f"charlm: {verb} {runs.describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
@@ -252,7 +247,7 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
                 bar.close()
                 if not linked and (note := _link_latest(run_dir)):
                     chat(note)
-                _summary(ev, run_dir, tcfg, ckpt["progress"]["step"] if ckpt else None)
+                _summary(ev, run_dir, tcfg, ckpt.step if ckpt else None)
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar:

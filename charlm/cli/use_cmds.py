@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import signal
@@ -14,8 +15,9 @@ import numpy as np
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint, parallel, threads
+from charlm import __version__, checkpoint, evaluate, parallel, threads
 from charlm import export as export_mod
+from charlm.checkpoint import Checkpoint
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.data import batches
 from charlm.data import corpus as corpus_mod
@@ -124,7 +126,7 @@ def perplexity(
     """Perplexity, bits/char and nats/char of a model on text, with the state carried through it."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
     oov: dict[str, int] = {}
-    encoding = encoding or (ckpt.get("corpus") or {}).get("encoding") or "utf-8"
+    encoding = encoding or ckpt.encoding
     if files:
         parts = []
         for f in files:
@@ -137,7 +139,7 @@ def perplexity(
             raise CharlmError(f"{sum(oov.values())} character(s) outside the model's vocabulary ({shown}); "
                               "drop --strict to score without them")
     else:
-        parts = [(f"validation split of {ckpt['corpus']['path']}", corpus_mod.held_out(ckpt, say))]
+        parts = [(f"validation split of {ckpt.corpus and ckpt.corpus.path}", evaluate.held_out(ckpt, say))]
     total_chars = sum(max(len(ids) - 1, 0) for _, ids in parts)
     scores = []
     with tqdm(total=total_chars, file=sys.stderr, disable=None, unit="char", unit_scale=True,
@@ -167,32 +169,30 @@ def info(
 ):
     """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL"))
-    progress = ckpt.get("progress", {})
-    best = ckpt.get("best_val_loss")
-    shown, later = Path(ckpt["path"]), _last_step(Path(ckpt["path"]))
+    progress, best, corpus = ckpt.progress, ckpt.best_val_loss, ckpt.corpus
+    shown, later = ckpt.path, _last_step(ckpt.path)
     data = {
-        "checkpoint": str(Path(ckpt["path"]).resolve()), "charlm_version": __version__,
-        "saved_by": ckpt.get("charlm_version"), "format_version": ckpt["version"],
-        "model": ckpt["model_config"], "parameters": int(sum(p.size for p in params.values())),
+        "checkpoint": str(ckpt.path.resolve()), "charlm_version": __version__,
+        "saved_by": ckpt.saved_by, "format_version": ckpt.version,
+        "model": dataclasses.asdict(cfg), "parameters": int(sum(p.size for p in params.values())),
         "vocab_size": len(vocab), "vocab_preview": vocab.preview(),
-        "steps": progress.get("step"), "epochs": _epochs(ckpt), "run_steps": later or progress.get("step"),
-        "chars_trained": progress.get("chars"), "train_seconds": progress.get("elapsed"),
+        "steps": ckpt.step, "epochs": _epochs(ckpt), "run_steps": later or ckpt.step,
+        "chars_trained": progress and progress.chars, "train_seconds": progress and progress.elapsed,
         "best_val_loss": best, "best_val_bits_per_char": best / math.log(2) if best is not None else None,
-        "corpus": (ckpt.get("corpus") or {}).get("path"),
-        "corpus_fingerprint": (ckpt.get("corpus") or {}).get("fingerprint"),
-        "train_config": ckpt.get("train_config"), "optim_config": ckpt.get("optim_config"),
+        "corpus": corpus and corpus.path, "corpus_fingerprint": corpus and corpus.fingerprint,
+        "train_config": ckpt.train and dataclasses.asdict(ckpt.train),
+        "optim_config": ckpt.optim and dataclasses.asdict(ckpt.optim),
     }
     if json_out:
         print(json.dumps(data, ensure_ascii=False))
         return
-    m = ckpt["model_config"]
-    inp = f"embedding {m['embedding_dim']}" if m["embedding_dim"] else "one-hot"
+    inp = f"embedding {cfg.embedding_dim}" if cfg.embedding_dim else "one-hot"
     fp = data["corpus_fingerprint"] or {}
     lines = [
         ("checkpoint", f"{data['checkpoint']} (format {data['format_version']}, saved by charlm "
                        f"{data['saved_by']}; this is charlm {__version__})"),
-        ("model", f"{m['cell']} {m['layers']}×{m['hidden']}, {inp} input, dropout {m['dropout']:g}"
-                  f"{', tied decoder' if m['tie_weights'] else ''}"),
+        ("model", f"{cfg.cell} {cfg.layers}×{cfg.hidden}, {inp} input, dropout {cfg.dropout:g}"
+                  f"{', tied decoder' if cfg.tie_weights else ''}"),
         ("parameters", f"{data['parameters']:,}"),
         ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
         ("progress", f"{data['steps']} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
@@ -216,21 +216,21 @@ def _last_step(path: Path) -> int | None:
     """The step of last.pkl beside a checkpoint (the run's latest state), if there is one."""
     last = path.with_name("last.pkl")
     try:
-        return checkpoint.load(last).get("progress", {}).get("step") if last.is_file() else None
+        return checkpoint.load(last).step if last.is_file() else None
     except CharlmError:
         return None
 
 
-def _epochs(ckpt: dict) -> float | None:
+def _epochs(ckpt: Checkpoint) -> float | None:
     """Passes over the training text so far, fractional (0.59, not 0): whole epochs plus the windows
     read of the current one, sized from the run's id cache; None when that cache is gone."""
-    progress, tc = ckpt.get("progress") or {}, ckpt.get("train_config") or {}
-    n, state = corpus_mod.cached_length(Path(ckpt["path"]).parent), (ckpt.get("carried_state") or {}).get("h")
-    if n is None or not hasattr(state, "shape") or "epoch" not in progress:
+    progress, tc, state = ckpt.progress, ckpt.train, ckpt.carried_state
+    n = corpus_mod.cached_length(ckpt.run_dir)
+    if n is None or progress is None or tc is None or state is None:
         return None
-    n_train = corpus_mod.train_length(n, tc.get("val_fraction", 0.1))
-    windows = batches.windows_per_epoch(n_train, state.shape[1], tc.get("seq_len", 100))  # B from the state
-    return progress["epoch"] + progress.get("window", 0) / windows if windows else None
+    n_train = corpus_mod.train_length(n, tc.val_fraction)
+    windows = batches.windows_per_epoch(n_train, state["h"].shape[1], tc.seq_len)  # B from the state
+    return progress.epoch + progress.window / windows if windows else None
 
 
 class Format(str, Enum):

@@ -229,25 +229,3 @@ def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.n
     if not parts:
         raise CharlmError(f"file is empty: {path}")
     return np.concatenate(parts), oov
-
-
-def held_out(ckpt: dict, note: Callable[[str], None] = lambda text: None) -> np.ndarray:
-    """The validation split of a run's own corpus (read through the run's id cache),
-    refusing when the run has none, or the corpus is gone or changed since training."""
-    info = ckpt.get("corpus") or {}
-    path = Path(info.get("path", ""))
-    val_fraction = (ckpt.get("train_config") or {}).get("val_fraction", 0.1)
-    if not val_fraction:
-        raise CharlmError("the run has no validation split (it was trained with --val-fraction 0); "
-                          "pass a text FILE to use instead")
-    if not info or not path.is_file():
-        raise CharlmError(f"the run's corpus {str(path) or '(unknown)'} is gone; give a text file to use instead")
-    data = load(path, Path(ckpt["path"]).parent, info.get("encoding", "utf-8"), note)
-    if data.fingerprint.get("sha256") != info.get("fingerprint", {}).get("sha256"):
-        raise CharlmError(f"{path} changed since training, so its validation split is not the text the model "
-                          "held out; give a text file to use instead")
-    val = data.split(val_fraction)[1]
-    if len(val) < 2:
-        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; "
-                          "pass a text FILE to use instead")
-    return val

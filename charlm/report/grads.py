@@ -14,12 +14,13 @@ import math
 import numpy as np
 
 from charlm import gradflow
+from charlm.checkpoint import Checkpoint
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 from charlm.report.svg import esc, line_chart
 
 
-def gather(ckpt: dict, cfg: ModelConfig, params: dict, ids: np.ndarray, metrics: list[dict]) -> dict:
+def gather(ckpt: Checkpoint, cfg: ModelConfig, params: dict, ids: np.ndarray, metrics: list[dict]) -> dict:
     """{"flow": Flow | None, "flow_note": why there is none, "norms": [(step, norm)…], "clip": limit | None}."""
     flow, note = None, ""
     try:
@@ -28,9 +29,7 @@ def gather(ckpt: dict, cfg: ModelConfig, params: dict, ids: np.ndarray, metrics:
         note = str(e)
     norms = [(float(r["step"]), float(r["grad_norm"])) for r in metrics
              if isinstance(r.get("grad_norm"), (int, float)) and math.isfinite(r["grad_norm"])]
-    clip = (ckpt.get("optim_config") or {}).get("clip")
-    return {"flow": flow, "flow_note": note, "norms": norms,
-            "clip": float(clip) if isinstance(clip, (int, float)) else None}
+    return {"flow": flow, "flow_note": note, "norms": norms, "clip": ckpt.optim.clip if ckpt.optim else None}
 
 
 def _log10(values: list[float]) -> list[float]:

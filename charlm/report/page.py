@@ -12,13 +12,14 @@ without JS; the script adds tooltips and the unit picker.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
 
+from charlm.checkpoint import Checkpoint
 from charlm.data.vocab import Vocab
 from charlm.model import ModelConfig
 from charlm.report import grads as report_grads
@@ -66,7 +67,7 @@ def surprisal_color(bits: float) -> tuple[str, str]:
     return bg, "#ffffff" if lightness(bg) < 55 else "#111111"
 
 
-def build(ckpt: dict, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndarray, metrics: list[dict], *,
+def build(ckpt: Checkpoint, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndarray, metrics: list[dict], *,
           source: str, excluded: dict[str, int] | None = None, temperatures: Sequence[float] = TEMPERATURES,
           sample_length: int = 300, seed: int = 0, command: str = "", history: list[dict] | None = None,
           progress: Callable[[str], None] = lambda stage: None) -> str:
@@ -85,7 +86,7 @@ def build(ckpt: dict, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndar
     grads = report_grads.gather(ckpt, cfg, params, ids, metrics)
     data = {"ckpt": ckpt, "cfg": cfg, "vocab": vocab, "text": text, "source": source, "excluded": excluded or {},
             "figures": probe.run_figures(ckpt, params, metrics),
-            "curves": probe.curves(metrics, history or ckpt.get("history") or []), "samples": samples, "seed": seed,
+            "curves": probe.curves(metrics, history or ckpt.history), "samples": samples, "seed": seed,
             "surprisal": surp, "acts": acts, "corr": corr, "top": probe.top_units(corr, list(feats)),
             "command": command, "grads": grads}
     progress("page")
@@ -163,12 +164,12 @@ def _figures(d: dict) -> str:
 
 def _config_tables(d: dict) -> str:
     ckpt, vocab = d["ckpt"], d["vocab"]
-    corpus = ckpt.get("corpus") or {}
-    groups = [("model", ckpt.get("model_config") or {}), ("training", ckpt.get("train_config") or {}),
-              ("optimizer", ckpt.get("optim_config") or {}),
-              ("data", {"corpus": corpus.get("path", "—"), "encoding": corpus.get("encoding", "—"),
-                        "vocabulary": f"{len(vocab)} chars: {vocab.preview().replace('␠', '␣')}",
-                        "checkpoint": ckpt.get("path", "—"), "best at step": d["figures"]["best_step"]})]
+    corpus = ckpt.corpus
+    groups = [(name, dataclasses.asdict(cfg) if cfg else {})
+              for name, cfg in (("model", ckpt.model), ("training", ckpt.train), ("optimizer", ckpt.optim))]
+    groups.append(("data", {"corpus": corpus.path if corpus else "—", "encoding": ckpt.encoding,
+                            "vocabulary": f"{len(vocab)} chars: {vocab.preview().replace('␠', '␣')}",
+                            "checkpoint": str(ckpt.path), "best at step": d["figures"]["best_step"]}))
     return '<div class="configs">' + "".join(
         f'<table class="config"><caption>{_esc(name)}</caption>' + "".join(
             f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows.items()) + "</table>"
@@ -252,7 +253,7 @@ def _unit_name(u: probe.Unit) -> str:
 def render(d: dict) -> str:
     """The page, from the dict `build` assembles."""
     cfg, vocab, surp, text = d["cfg"], d["vocab"], d["surprisal"], d["text"]
-    name = Path(d["ckpt"].get("path", "run")).parent.name or "run"
+    name = d["ckpt"].run_dir.name or "run"
     unit = _default_unit(d)
     kinds = "".join(f'<option value="{k}">{"cell state c" if k == "c" else "hidden state h"}</option>'
                     for k in (["c", "h"] if "c" in d["acts"] else ["h"]))

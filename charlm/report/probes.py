@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from charlm import model, stepping
+from charlm.checkpoint import Checkpoint
 from charlm.data.vocab import Vocab
 from charlm.model import ModelConfig
 from charlm.sample import generate
@@ -217,19 +218,19 @@ def curves(metrics: list[dict], history: list[dict]) -> dict[str, list[tuple[flo
     return {"train": points(metrics or history, "train_loss"), "val": sorted(val)}
 
 
-def run_figures(ckpt: dict, params: dict, metrics: list[dict]) -> dict:
+def run_figures(ckpt: Checkpoint, params: dict, metrics: list[dict]) -> dict:
     """The headline numbers: size, training progress, throughput, best validation score."""
-    progress = ckpt.get("progress") or {}
-    best = ckpt.get("best_val_loss")
+    progress = ckpt.progress
+    best = ckpt.best_val_loss
     rates = [r["chars_per_sec"] for r in metrics if isinstance(r.get("chars_per_sec"), (int, float))]
     last = metrics[-1] if metrics else {}
     return {
         "parameters": int(sum(p.size for p in params.values())),
-        "steps": int(last.get("step", progress.get("step", 0))),
-        "seconds": float(last.get("seconds", progress.get("elapsed", 0.0)) or 0.0),
+        "steps": int(last.get("step", progress.step if progress else 0)),
+        "seconds": float(last.get("seconds", progress.elapsed if progress else 0.0) or 0.0),
         "chars_per_sec": statistics.median(rates) if rates else None,
         "best_val_nats": best,
         "best_val_bits": best / LN2 if best is not None else None,
         "best_val_perplexity": math.exp(best) if best is not None else None,
-        "best_step": progress.get("step"),
+        "best_step": ckpt.step,
     }

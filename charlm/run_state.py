@@ -1,0 +1,117 @@
+"""A training run in progress: its state, how it begins (fresh or resumed), and its clock.
+
+`begin` builds the state at a run's first step — fresh from the seed, or exactly as
+a checkpoint left it — and starts the team of processes that shares the work
+(charlm/parallel.py). `RunState.payload` is what a checkpoint records at an instant
+(the layout itself is charlm/checkpoint.py's). `Clock` counts training time in one
+place: validation and samples are paused out of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from charlm import checkpoint, model, optim
+from charlm.checkpoint import Checkpoint, CorpusRecord
+from charlm.data.corpus import Corpus
+from charlm.errors import CharlmError
+from charlm.model import ModelConfig
+from charlm.optim import OptimConfig
+from charlm.parallel import Team
+from charlm.run_config import TrainConfig
+
+
+@dataclass
+class RunState:
+    """What a checkpoint records, plus the team doing the work. The parameters, carried
+    state and optimizer moments are flat buffers shared with the team's ranks; the
+    checkpoint sees them as named views."""
+    mcfg: ModelConfig
+    ocfg: OptimConfig
+    tcfg: TrainConfig
+    corpus: Corpus
+    team: Team
+    opt: dict                                   # optimizer state over the flat buffer: slots {slot: {"all": (P,)}}
+    progress: dict                              # step, epoch, window, chars, elapsed
+    init_rng: dict                              # the generator state after initialisation
+    best: float | None = None
+    best_flat: np.ndarray | None = None         # (P,) the parameters best.pkl holds
+    history: list = dataclasses.field(default_factory=list)
+
+    def payload(self) -> dict:
+        """Everything that defines the run at this instant, as a checkpoint's plain data."""
+        layout = self.team.spec.layout
+        c = self.corpus
+        return checkpoint.payload(
+            self.mcfg, self.ocfg, self.tcfg, c.vocab, self.team.params,
+            optimizer={"step": self.opt["step"],
+                       "slots": {k: layout.views(m["all"]) for k, m in self.opt["slots"].items()}},
+            progress=self.progress, carried_state={k: v.copy() for k, v in self.team.state.items()},
+            rng=self.init_rng, best_val_loss=self.best, history=self.history,
+            corpus=CorpusRecord(c.path, c.encoding, c.fingerprint))
+
+
+def begin(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: Checkpoint | None,
+          threads_n: int, ids: dict) -> RunState:
+    """The run's state at its first step: fresh from the seed, or exactly as `resume` left it.
+    ids: the id arrays (or file slices) the team's ranks read, by name."""
+    B = tcfg.batch_size
+    if resume is None:
+        rng = np.random.default_rng(tcfg.seed)
+        params = model.init_params(mcfg, rng)
+        moments, opt_step = optim.init_state(ocfg, params)["slots"], 0
+        progress = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
+        init_rng, carried, best, history = rng.bit_generator.state, None, None, []
+    else:
+        params, progress = resume.params, dataclasses.asdict(resume.progress)
+        moments, opt_step = resume.optimizer["slots"], resume.optimizer["step"]
+        init_rng, carried = resume.rng, resume.carried_state
+        best, history = resume.best_val_loss, list(resume.history)
+        if carried["h"].shape[1] != B:
+            raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
+                              f"not {B}; resume with the same --batch-size")
+    team = Team(mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n)
+    layout = team.spec.layout
+    if carried is not None:
+        for k, v in carried.items():
+            team.state[k][...] = v
+    else:
+        team.reset_state()
+    opt = {"step": opt_step, "slots": {k: {"all": layout.pack(m)} for k, m in moments.items()}}
+    return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
+                    progress, init_rng, best, team.flat.copy() if best is not None else None, history)
+
+
+class Clock:
+    """Training time, counted in one place: wall time since the run began, less the
+    pauses (validation, samples), plus what a resumed run had already used."""
+
+    def __init__(self, progress: dict):
+        self.t0 = time.perf_counter() - progress["elapsed"]
+        self.t_rate, self.chars_rate = time.perf_counter(), progress["chars"]
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    @contextlib.contextmanager
+    def paused(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            dt = time.perf_counter() - t
+            self.t0 += dt
+            self.t_rate += dt
+
+    def rate(self, chars: int, restart: bool) -> float:
+        """Training chars/s since the last restart of the rate window."""
+        now = time.perf_counter()
+        rate = (chars - self.chars_rate) / max(now - self.t_rate, 1e-9)
+        if restart:
+            self.t_rate, self.chars_rate = now, chars
+        return rate
