@@ -28,7 +28,7 @@ test: $(STAMP)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 test-browser: $(STAMP)
 	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
-	$(PY) -m pytest -q tests/test_report.py
+	$(PY) -m pytest -q tests/report/test_report.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check charlm tests benchmarks
