@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import signal
@@ -17,9 +16,8 @@ from tqdm import tqdm
 
 from charlm import __version__, checkpoint, evaluate, parallel, threads
 from charlm import export as export_mod
-from charlm.checkpoint import Checkpoint
+from charlm import info as info_mod
 from charlm.cli.common import err, model_path, note_excluded, say
-from charlm.data import batches
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
 from charlm.evaluate import Score
@@ -169,20 +167,8 @@ def info(
 ):
     """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL"))
-    progress, best, corpus = ckpt.progress, ckpt.best_val_loss, ckpt.corpus
-    shown, later = ckpt.path, _last_step(ckpt.path)
-    data = {
-        "checkpoint": str(ckpt.path.resolve()), "charlm_version": __version__,
-        "saved_by": ckpt.saved_by, "format_version": ckpt.version,
-        "model": dataclasses.asdict(cfg), "parameters": int(sum(p.size for p in params.values())),
-        "vocab_size": len(vocab), "vocab_preview": vocab.preview(),
-        "steps": ckpt.step, "epochs": _epochs(ckpt), "run_steps": later or ckpt.step,
-        "chars_trained": progress and progress.chars, "train_seconds": progress and progress.elapsed,
-        "best_val_loss": best, "best_val_bits_per_char": best / math.log(2) if best is not None else None,
-        "corpus": corpus and corpus.path, "corpus_fingerprint": corpus and corpus.fingerprint,
-        "train_config": ckpt.train and dataclasses.asdict(ckpt.train),
-        "optim_config": ckpt.optim and dataclasses.asdict(ckpt.optim),
-    }
+    data = info_mod.summary(ckpt)
+    best, later = ckpt.best_val_loss, data["run_steps"]
     if json_out:
         print(json.dumps(data, ensure_ascii=False))
         return
@@ -196,7 +182,7 @@ def info(
         ("parameters", f"{data['parameters']:,}"),
         ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
         ("progress", f"{data['steps']} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
-                     f"{data['train_seconds'] or 0:.0f}s, as saved in {shown.name}"
+                     f"{data['train_seconds'] or 0:.0f}s, as saved in {ckpt.path.name}"
                      + (f" (its best validation; the run went on to step {later}, in last.pkl)"
                         if later and later != data["steps"] else "")),
         ("best val", "—" if best is None else f"{best:.4f} nats/char, {best / math.log(2):.4f} bits/char, "
@@ -210,27 +196,6 @@ def info(
 
 def _num(x) -> str:
     return "?" if x is None else f"{x:.3g}"
-
-
-def _last_step(path: Path) -> int | None:
-    """The step of last.pkl beside a checkpoint (the run's latest state), if there is one."""
-    last = path.with_name("last.pkl")
-    try:
-        return checkpoint.load(last).step if last.is_file() else None
-    except CharlmError:
-        return None
-
-
-def _epochs(ckpt: Checkpoint) -> float | None:
-    """Passes over the training text so far, fractional (0.59, not 0): whole epochs plus the windows
-    read of the current one, sized from the run's id cache; None when that cache is gone."""
-    progress, tc, state = ckpt.progress, ckpt.train, ckpt.carried_state
-    n = corpus_mod.cached_length(ckpt.run_dir)
-    if n is None or progress is None or tc is None or state is None:
-        return None
-    n_train = corpus_mod.train_length(n, tc.val_fraction)
-    windows = batches.windows_per_epoch(n_train, state["h"].shape[1], tc.seq_len)  # B from the state
-    return progress.epoch + progress.window / windows if windows else None
 
 
 class Format(str, Enum):
