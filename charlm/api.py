@@ -1,4 +1,4 @@
-"""charlm's public Python API: load or train a model, then sample, search and score.
+"""charlm's public Python API: train (`fit`) or load a model, then sample, search and score.
 
     >>> import charlm
     >>> m = charlm.load("runs/shakespeare")          # a run directory or a checkpoint file
@@ -121,7 +121,7 @@ def load(path: str | Path, prefer: str = "best.pkl") -> Model:
 OPTIONS = runs.ARCH + runs.OPTIM + runs.TRAIN
 
 
-def train(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "utf-8",
+def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "utf-8",
           threads: int | None = None, on_event: Callable[[dict], None] | None = None, **options) -> Model:
     """Train a model on the text file `corpus` with the defaults of `charlm train` (options
     given win; their names are those of the command's options with _ for -, e.g.
@@ -131,7 +131,7 @@ def train(corpus: str | Path, out: str | Path | None = None, *, encoding: str = 
     Returns the best model (the last one when there is no validation split)."""
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
-        raise UsageError(f"charlm.train has no option {unknown[0]!r}; it takes {', '.join(OPTIONS)}")
+        raise UsageError(f"charlm.fit has no option {unknown[0]!r}; it takes {', '.join(OPTIONS)}")
     tell = on_event or (lambda event: None)
 
     def note(text: str) -> None:
@@ -151,4 +151,4 @@ def train(corpus: str | Path, out: str | Path | None = None, *, encoding: str = 
     return load(run_dir)
 
 
-__all__ = ["Model", "ModelConfig", "Score", "load", "train"]
+__all__ = ["Model", "ModelConfig", "Score", "fit", "load"]
