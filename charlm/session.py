@@ -100,7 +100,10 @@ class Session:
         except ValueError:
             raise UsageError(f":{name} needs a{'n integer' if _FIELDS[name] is int else ' number'}, "
                              f"got {arg or 'nothing'!r}") from None
-        self.settings = dataclasses.replace(self.settings, **{name.replace("-", "_"): value}).check()
+        try:
+            self.settings = dataclasses.replace(self.settings, **{name.replace("-", "_"): value}).check()
+        except UsageError as e:  # the message names the option; here it is a command
+            raise UsageError(str(e).replace(f"--{name}", f":{name}")) from None
         return self.describe()
 
     def _read(self, text: str) -> str:

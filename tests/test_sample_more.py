@@ -135,7 +135,7 @@ def test_piped_session_carries_the_state_and_survives_bad_commands(ws):
     proc = feed(ws, ":temperature 0\n:length 12\nthe \n\n:bogus\n:top-p 2\nfox\n", "--interactive")
     assert proc.returncode == 0
     errors = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
-    assert errors == ["error: unknown command :bogus (:help lists them)", "error: --top-p must be in (0, 1], got 2.0"]
+    assert errors == ["error: unknown command :bogus (:help lists them)", "error: :top-p must be in (0, 1], got 2.0"]
     greedy = sample(ws, "-t", "0", "--prime", "the ", "-n", "24").stdout[len("the "):-1]
     read = "the " + greedy + "fox"
     after = sample(ws, "-t", "0", "--prime", read, "-n", "12").stdout[len(read):-1]

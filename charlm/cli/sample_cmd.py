@@ -46,8 +46,9 @@ def sample(
                                                 show_default="random, printed")] = None,
     num_samples: Annotated[int, typer.Option("--num-samples", help=f"Independent samples, generated {BLOCK} at a "
                                              "time and printed as each group finishes")] = 1,
-    stop: Annotated[list[str] | None, typer.Option("--stop", help="End a sample after this text (included in "
-                                                      f"the output; repeatable; {ESCAPES})",
+    stop: Annotated[list[str] | None, typer.Option("--stop", help="End a sample after this text in what it "
+                                                      "generates (included in the output; repeatable; "
+                                                      f"{ESCAPES})",
                                                       show_default=False)] = None,
     lines: Annotated[int, typer.Option("--lines", min=0, help="End a sample after its N-th generated newline "
                                        "(0 = no limit)")] = 0,
