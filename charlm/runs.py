@@ -30,6 +30,7 @@ OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
          "val_max_chars", "seed", "workers", "sample_every")
 BUDGETS = ("max_steps", "epochs", "time_budget")
+RUNS = Path("runs")  # where a run goes when no directory is named: runs/<corpus name>
 
 
 @dataclass(frozen=True)

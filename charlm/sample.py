@@ -1,12 +1,13 @@
-"""Text generation: temperature softmax (0 = greedy), top-k and top-p filtering, priming.
+"""Text generation: temperature softmax (0 = greedy), top-k and top-p filtering, priming, stopping.
 
-Letters: N streams sampled together, V vocabulary.
+Letters: N streams sampled together, V vocabulary, P prime length.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,6 +17,74 @@ from charlm.errors import UsageError
 from charlm.model import ModelConfig
 
 BLOCK = 256  # streams generated together at most: memory stays bounded whatever --num-samples asks
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How text is drawn: the defaults of `charlm sample`, the API and the interactive session."""
+    temperature: float = 0.8    # softmax temperature; 0 = greedy (always the likeliest character)
+    top_k: int = 0              # draw only from the K likeliest characters (0 = all)
+    top_p: float = 1.0          # nucleus: draw only from the smallest set holding this much probability
+    length: int = 500           # characters to generate (at most, with a stop)
+
+    def check(self) -> Settings:
+        check_options(self.temperature, self.top_k, self.top_p, self.length)
+        return self
+
+
+ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def unescape(text: str) -> str:
+    """The escapes a prime typed on a command line or in a session may hold: \\n newline, \\t tab,
+    \\\\ one backslash. A backslash before anything else stays as typed."""
+    out, i = [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text) and text[i + 1] in ESCAPES:
+            out.append(ESCAPES[text[i + 1]])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+def unknown_chars(text: str, vocab: Vocab) -> list[str]:
+    """The characters of `text` the model never saw, sorted."""
+    index = vocab.index()
+    return sorted({ch for ch in text if ch not in index})
+
+
+def check_stop(stop: Sequence[str], lines: int) -> None:
+    if any(not s for s in stop):
+        raise UsageError("--stop needs a non-empty string")
+    if lines < 0:
+        raise UsageError(f"--lines must be ≥ 1 (or 0 for no limit), got {lines}")
+
+
+class Stopper:
+    """Watches one stream's generated characters for the first stop string or the N-th newline.
+    The text stops after the stop string (it is part of the output) or after that newline."""
+
+    def __init__(self, stop: Sequence[str] = (), lines: int = 0):
+        check_stop(stop, lines)
+        self.stop, self.lines = tuple(stop), lines
+        self.keep = max((len(s) for s in self.stop), default=1)
+        self.tail, self.newlines = "", 0
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stop or self.lines)
+
+    def done(self, ch: str) -> bool:
+        """Take the next generated character; True when the text should end with it."""
+        if ch == "\n":
+            self.newlines += 1
+            if self.newlines == self.lines:
+                return True
+        self.tail = (self.tail + ch)[-self.keep:]
+        return any(self.tail.endswith(s) for s in self.stop)
 
 
 def check_options(temperature: float, top_k: int, top_p: float, length: int, num_samples: int = 1) -> None:
@@ -80,34 +149,60 @@ def uses_rng(vocab: Vocab, prime: str, temperature: float) -> bool:
     return temperature > 0 or (not prime and "\n" not in vocab.chars)
 
 
-def generate(params: dict, cfg: ModelConfig, vocab: Vocab, *, length: int, prime: str = "",
-             temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1,
-             rng: np.random.Generator) -> Iterator[list[str]]:
-    """Yield the text of N streams piece by piece: first the prime, then one character per step.
+def start(params: dict, cfg: ModelConfig, vocab: Vocab, prime: str, n: int,
+          rng: np.random.Generator | None) -> tuple[str, dict, int]:
+    """(text shown first, the state of n streams warmed up on all of it but its last
+    character, that character's id): where generation begins.
 
-    The state is warmed up on the prime in one chunk. With no prime the model starts
-    from a newline if the vocabulary has one (not printed), else from a character
-    drawn by corpus frequency (printed).
-    """
-    check_options(temperature, top_k, top_p, length, num_samples)
-    N = num_samples
-    dtype = params["decoder.bias"].dtype
-    state = model.init_state(cfg, N, dtype)
+    With no prime the model starts from a newline if the vocabulary has one (not
+    shown), else from a character drawn by corpus frequency (shown), or the most
+    frequent one when there is no `rng` (beam search is deterministic)."""
+    state = model.init_state(cfg, n, params["decoder.bias"].dtype)
+    shown = prime
     if prime:
         ids = vocab.encode(prime)
-        yield [prime] * N
     elif "\n" in vocab.chars:
         ids = np.array([vocab.chars.index("\n")])
     else:
         counts = np.asarray(vocab.counts, dtype=np.float64)
-        ids = np.array([rng.choice(len(vocab), p=counts / counts.sum())])
-        yield [vocab.chars[ids[0]]] * N
+        first = rng.choice(len(vocab), p=counts / counts.sum()) if rng is not None else int(counts.argmax())
+        ids = np.array([first])
+        shown = vocab.chars[first]
     if len(ids) > 1:
-        warm = np.broadcast_to(ids[:-1], (N, len(ids) - 1))             # (N, P-1)
+        warm = np.broadcast_to(ids[:-1], (n, len(ids) - 1))             # (N, P-1)
         _, _, state, _ = model.forward(params, cfg, warm, None, state)
-    current = np.full(N, ids[-1])                                       # (N,)
+    return shown, state, int(ids[-1])
+
+
+def generate(params: dict, cfg: ModelConfig, vocab: Vocab, *, length: int, prime: str = "",
+             temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1,
+             rng: np.random.Generator, stop: Sequence[str] = (), lines: int = 0) -> Iterator[list[str]]:
+    """Yield the text of N streams piece by piece: first the prime, then one character per step.
+
+    The state is warmed up on the prime in one chunk (see `start`). With `stop`
+    strings or `lines`, a stream that has met its stop yields "" from then on,
+    and generation ends when every stream has (see `Stopper`).
+    """
+    check_options(temperature, top_k, top_p, length, num_samples)
+    N = num_samples
+    shown, state, last = start(params, cfg, vocab, prime, N, rng)
+    if shown:
+        yield [shown] * N
+    stoppers = [Stopper(stop, lines) for _ in range(N)]
+    watching = stoppers[0].active
+    live = [True] * N
+    current = np.full(N, last)                                          # (N,)
     run = stepping.prepare(params, cfg, state)                             # prepared once, advanced in place
     for _ in range(length):
         logits = stepping.advance(run, current)                            # (N, V)
         current = next_ids(logits, rng, temperature, top_k, top_p)
-        yield [vocab.chars[i] for i in current]
+        piece = [vocab.chars[i] for i in current]
+        if watching:
+            for k, ch in enumerate(piece):
+                if not live[k]:
+                    piece[k] = ""
+                elif stoppers[k].done(ch):
+                    live[k] = False
+        yield piece
+        if watching and not any(live):
+            return

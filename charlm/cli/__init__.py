@@ -14,7 +14,7 @@ import sys
 import typer
 
 from charlm import __version__, defaults, threads
-from charlm.cli import corpus_cmd, demo_cmd, report_cmd, train_cmd, use_cmds
+from charlm.cli import corpus_cmd, demo_cmd, report_cmd, sample_cmd, train_cmd, use_cmds
 from charlm.cli.common import fail
 from charlm.errors import CharlmError
 
@@ -59,7 +59,7 @@ def _guard(command):
 
 
 app.command("train", epilog=defaults.rule())(_guard(train_cmd.train))
-app.command("sample")(_guard(use_cmds.sample))
+app.command("sample")(_guard(sample_cmd.sample))
 app.command("info")(_guard(use_cmds.info))
 app.command("export")(_guard(use_cmds.export))
 app.command("report")(_guard(report_cmd.report))

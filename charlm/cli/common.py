@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.text import Text
 
 from charlm.errors import CharlmError
+from charlm.runs import RUNS
 
-RUNS = Path("runs")
 LATEST = RUNS / "latest"
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -21,9 +21,14 @@ def say(text: str) -> None:
     err.print(f"charlm: {text}")
 
 
+def error_line(message: str) -> None:
+    """A failure as one red line on stderr (an interactive session goes on after it)."""
+    err.print(Text.assemble(("error: ", "bold red"), " ".join(str(message).split())))
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """One line on stderr, then exit: the only way a command reports failure."""
-    err.print(Text.assemble(("error: ", "bold red"), " ".join(str(message).split())))
+    error_line(message)
     raise SystemExit(code)
 
 

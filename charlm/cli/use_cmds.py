@@ -1,27 +1,25 @@
-"""Commands that use a trained model: sample, eval perplexity, info, export."""
+"""Commands that use a trained model: eval perplexity, info, export (sample: sample_cmd.py)."""
 
 from __future__ import annotations
 
 import json
 import math
-import signal
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint, evaluate, parallel, threads
+from charlm import __version__, checkpoint, evaluate, threads
 from charlm import export as export_mod
 from charlm import info as info_mod
+from charlm.api import Model
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
 from charlm.evaluate import Score
-from charlm.sample import BLOCK, check_options, generate, uses_rng
 
 ModelOpt = Annotated[Path | None, typer.Option(
     "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]
@@ -31,81 +29,6 @@ WorkersOpt = Annotated[int | None, typer.Option(
     show_default=f"one per usable core and {threads.MIN_SCORE_CHARS:,} chars")]
 ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", min=1, help=f"BLAS threads per process (env {threads.ENV_THREADS})", show_default="1")]
-
-
-def sample(
-    model: ModelOpt = None,
-    temperature: Annotated[float, typer.Option("--temperature", "-t", help="Softmax temperature; 0 = greedy")] = 0.8,
-    length: Annotated[int, typer.Option("--length", "-n", help="Characters to generate per sample")] = 500,
-    prime: Annotated[str, typer.Option("--prime", "-p", help="Text to start from (printed first)")] = "",
-    top_k: Annotated[int, typer.Option("--top-k", help="Sample only from the K likeliest (0 = all)")] = 0,
-    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus: smallest set with this much mass")] = 1.0,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed",
-                                                show_default="random, printed")] = None,
-    num_samples: Annotated[int, typer.Option("--num-samples", help=f"Independent samples, generated {BLOCK} at a "
-                                             "time and printed as each group finishes")] = 1,
-    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model "
-                                               "never saw (they are listed) instead of failing")] = False,
-    threads_n: ThreadsOpt = None,
-):
-    """Generate text; it streams to stdout, everything else goes to stderr."""
-    check_options(temperature, top_k, top_p, length, num_samples)
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
-    unknown = sorted({ch for ch in prime if ch not in vocab.index()})
-    if unknown and skip_unknown:
-        err.print(f"charlm: skipping prime characters the model never saw: {', '.join(map(repr, unknown))}")
-        prime = "".join(ch for ch in prime if ch not in unknown)
-    elif unknown:
-        shown = ", ".join(map(repr, unknown[:10])) + (" …" if len(unknown) > 10 else "")
-        raise CharlmError(f"--prime has {len(unknown)} character(s) the model never saw: {shown} "
-                          "(use --skip-unknown to drop them)")
-    random = uses_rng(vocab, prime, temperature)
-    if not random and num_samples > 1:
-        say(f"--temperature 0 is greedy: all {num_samples} samples would be the same text, so it is printed once")
-        num_samples = 1
-    if seed is None and random:
-        seed = int(np.random.SeedSequence().entropy % (2**32))
-        say(f"--seed {seed}")
-    rng = np.random.default_rng(seed)
-    options = {"length": length, "prime": prime, "temperature": temperature, "top_k": top_k, "top_p": top_p,
-               "rng": rng}
-    with threads.limited(threads.blas_threads(threads_n)):
-        _stream(params, cfg, vocab, options, num_samples)
-
-
-def _stream(params, cfg, vocab, options: dict, num_samples: int) -> None:
-    """Write the samples to stdout: one streams character by character, more go BLOCK at a time."""
-    out = sys.stdout
-    if num_samples == 1:
-        for piece in generate(params, cfg, vocab, num_samples=1, **options):
-            out.write(piece[0])
-            out.flush()
-        out.write("\n")
-    for first in range(0, num_samples if num_samples > 1 else 0, BLOCK):  # streams go together, BLOCK at a time
-        texts: list[list[str]] = [[] for _ in range(min(BLOCK, num_samples - first))]
-        try:
-            for piece in generate(params, cfg, vocab, num_samples=len(texts), **options):
-                for text, ch in zip(texts, piece, strict=True):
-                    text.append(ch)
-        except KeyboardInterrupt:  # keep what was generated so far, then stop
-            if texts[0]:
-                _write_samples(out, first, texts, " (interrupted)")
-            raise
-        _write_samples(out, first, texts)
-    out.flush()
-
-
-def _write_samples(out, first: int, texts: list[list[str]], mark: str = "") -> None:
-    """Write a block of samples whole: a Ctrl-C that comes meanwhile waits until it is written."""
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        out.write("".join(f"=== sample {first + i + 1}{mark} ===\n{''.join(text)}\n" for i, text in enumerate(texts)))
-        out.flush()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
 
 
 def perplexity(
@@ -122,7 +45,8 @@ def perplexity(
     threads_n: ThreadsOpt = None,
 ):
     """Perplexity, bits/char and nats/char of a model on text, with the state carried through it."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    m = Model(model_path(model))
+    ckpt, vocab = m.checkpoint, m.vocab
     oov: dict[str, int] = {}
     encoding = encoding or ckpt.encoding
     if files:
@@ -145,8 +69,8 @@ def perplexity(
         for name, ids in parts:
             if len(ids) < 2:
                 raise CharlmError(f"{name}: needs at least 2 characters in the vocabulary to score")
-            scores.append((name, parallel.score(params, cfg, ids, batch=batch_size, seq_len=seq_len,
-                                                workers=workers, threads_n=threads_n, progress=bar.update)))
+            scores.append((name, m.score_ids(ids, batch=batch_size, seq_len=seq_len, workers=workers,
+                                             threads=threads_n, progress=bar.update)))
     chars = sum(s.chars for _, s in scores)
     total = Score(sum(s.nats_per_char * s.chars for _, s in scores) / chars, chars)
     n_oov = sum(oov.values())

@@ -1,0 +1,154 @@
+"""charlm's public Python API: train (`fit`) or load a model, then sample, search and score.
+
+    >>> import charlm
+    >>> m = charlm.load("runs/shakespeare")          # a run directory or a checkpoint file
+    >>> m.sample("ROMEO:", length=80, seed=1)
+    >>> m.beam("ROMEO:", width=4, length=40)         # Beam(prefix, text, log_prob)
+    >>> m.score("To be, or not to be").bits_per_char
+    >>> m.surprisal("To be, or not to be")           # bits per character, nan for the first
+
+Everything else in the package is internal. `charlm sample` and `charlm eval
+perplexity` are built on this module: they parse options, call it, and render.
+Characters the model never saw are an error that lists them (`skip_unknown=True`
+drops them). Failures raise `charlm.CharlmError`, with a one-line message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from charlm import beam as beam_mod
+from charlm import checkpoint, parallel, runs
+from charlm import train as train_mod
+from charlm.errors import CharlmError, UsageError
+from charlm.evaluate import Score
+from charlm.model import ModelConfig
+from charlm.report import probes
+from charlm.sample import Settings, generate, unknown_chars
+from charlm.session import Session
+
+DEFAULT = Settings()
+
+
+class Model:
+    """A trained model, as `load` returns it. `path` is the checkpoint file it came from."""
+
+    def __init__(self, path: str | Path, prefer: str = "best.pkl"):
+        ckpt, cfg, params, vocab = checkpoint.load_model(path, prefer)
+        self.checkpoint, self.config, self.params, self.vocab = ckpt, cfg, params, vocab
+        self.path = ckpt.path
+
+    def __repr__(self) -> str:
+        return f"<charlm.Model {runs.describe(self.config)}, {len(self.vocab)} chars, from {self.path}>"
+
+    @property
+    def chars(self) -> str:
+        """Every character the model knows, sorted."""
+        return self.vocab.chars
+
+    def check_text(self, text: str, skip_unknown: bool = False, what: str = "the text") -> str:
+        """`text`, or a CharlmError listing the characters the model never saw (dropped if `skip_unknown`)."""
+        bad = unknown_chars(text, self.vocab)
+        if bad and not skip_unknown:
+            shown = ", ".join(map(repr, bad[:10])) + (" …" if len(bad) > 10 else "")
+            raise CharlmError(f"{what} has {len(bad)} character(s) the model never saw: {shown} "
+                              "(use --skip-unknown to drop them)")
+        return "".join(ch for ch in text if ch not in bad) if bad else text
+
+    def generate(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
+                 top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, num_samples: int = 1,
+                 seed: int | None = None, rng: np.random.Generator | None = None, stop: Sequence[str] = (),
+                 lines: int = 0) -> Iterator[list[str]]:
+        """Stream `num_samples` texts together: the prime, then one character per stream per step
+        ("" for a stream that has stopped). `rng` wins over `seed`; with neither, it is random."""
+        rng = rng if rng is not None else np.random.default_rng(seed)
+        return generate(self.params, self.config, self.vocab, length=length, prime=self.check_text(prime, what="prime"),
+                        temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rng,
+                        stop=stop, lines=lines)
+
+    def sample(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
+               top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, seed: int | None = None,
+               stop: Sequence[str] = (), lines: int = 0) -> str:
+        """One text: the prime and up to `length` generated characters. Same seed, same text.
+        It ends early after the first of `stop` (included) or the `lines`-th newline."""
+        return "".join(p[0] for p in self.generate(prime, length=length, temperature=temperature, top_k=top_k,
+                                                  top_p=top_p, seed=seed, stop=stop, lines=lines))
+
+    def beam(self, prime: str = "", *, width: int = 4, length: int = 100, stop: Sequence[str] = (),
+             lines: int = 0) -> beam_mod.Beam:
+        """The likeliest continuation of `length` characters that `width` beams find
+        (width 1 is greedy), with its log-probability: see charlm/beam.py."""
+        return beam_mod.search(self.params, self.config, self.vocab, width=width, length=length,
+                               prime=self.check_text(prime, what="prime"), stop=stop, lines=lines)
+
+    def ids(self, text: str, skip_unknown: bool = False) -> np.ndarray:
+        return self.vocab.encode(self.check_text(text, skip_unknown))
+
+    def score(self, text: str, *, skip_unknown: bool = False) -> Score:
+        """Perplexity, bits and nats per character of `text` read as one stream (all characters
+        but the first are scored)."""
+        return self.score_ids(self.ids(text, skip_unknown))
+
+    def score_ids(self, ids: np.ndarray, *, batch: int = 64, seq_len: int = 256, workers: int | None = None,
+                  threads: int | None = None, progress: Callable[[int], None] | None = None) -> Score:
+        """`score` for text already encoded (ids into `chars`), laid out in `batch` lanes (see
+        charlm/evaluate.py) and shared by `workers` processes."""
+        if len(ids) < 2:
+            raise CharlmError("needs at least 2 characters in the model's vocabulary to score")
+        return parallel.score(self.params, self.config, ids, batch=batch, seq_len=seq_len, workers=workers,
+                              threads_n=threads, progress=progress)
+
+    def surprisal(self, text: str, *, skip_unknown: bool = False) -> np.ndarray:
+        """−log₂ p(character | the text before it), one per character; nan for the first."""
+        return probes.surprisal(self.params, self.config, self.ids(text, skip_unknown)).bits
+
+    def session(self, *, temperature: float = DEFAULT.temperature, top_k: int = DEFAULT.top_k,
+                top_p: float = DEFAULT.top_p, length: int = DEFAULT.length, seed: int | None = None,
+                stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Session:
+        """An interactive session (charlm/session.py): `session.handle(line)` answers a line."""
+        return Session(self.params, self.config, self.vocab, Settings(temperature, top_k, top_p, length),
+                       np.random.default_rng(seed), stop, lines, skip_unknown)
+
+
+def load(path: str | Path, prefer: str = "best.pkl") -> Model:
+    """A model from a checkpoint file, or a run directory (its `prefer`: best.pkl, else last.pkl)."""
+    return Model(path, prefer)
+
+
+OPTIONS = runs.ARCH + runs.OPTIM + runs.TRAIN
+
+
+def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "utf-8",
+          threads: int | None = None, on_event: Callable[[dict], None] | None = None, **options) -> Model:
+    """Train a model on the text file `corpus` with the defaults of `charlm train` (options
+    given win; their names are those of the command's options with _ for -, e.g.
+    max_steps=200, hidden=128, time_budget=60). Checkpoints go to `out` (default
+    runs/<corpus name>, as the command picks it). `on_event` receives each event of
+    charlm/train.py, and {"event": "note", "text": …} for what was chosen and why.
+    Returns the best model (the last one when there is no validation split)."""
+    unknown = sorted(set(options) - set(OPTIONS))
+    if unknown:
+        raise UsageError(f"charlm.fit has no option {unknown[0]!r}; it takes {', '.join(OPTIONS)}")
+    tell = on_event or (lambda event: None)
+
+    def note(text: str) -> None:
+        tell({"event": train_mod.NOTE, "text": text})
+
+    corpus = Path(corpus)
+    run_dir = Path(out) if out is not None else runs.fresh_run_dir(runs.RUNS, corpus)
+    if any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
+        raise UsageError(f"{run_dir} already holds a run; pick another out")
+    runs.check_writable(run_dir)
+    plan = runs.start(corpus, run_dir, options, encoding, threads, note, note)
+    for event in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, None, threads_n=threads):
+        tell(event)
+        if event["event"] == train_mod.DIVERGED:
+            raise CharlmError(f"training diverged at step {event['step']} (loss {event['loss']:.3g}); "
+                              f"try a lower lr (now {plan.ocfg.lr:g})")
+    return load(run_dir)
+
+
+__all__ = ["Model", "ModelConfig", "Score", "fit", "load"]
