@@ -137,17 +137,13 @@ def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "u
     def note(text: str) -> None:
         tell({"event": train_mod.NOTE, "text": text})
 
-    corpus = Path(corpus)
-    run_dir = Path(out) if out is not None else runs.fresh_run_dir(runs.RUNS, corpus)
-    if any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
-        raise UsageError(f"{run_dir} already holds a run; pick another out")
-    runs.check_writable(run_dir)
-    plan = runs.start(corpus, run_dir, options, encoding, threads, note, note)
-    for event in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, None, threads_n=threads):
-        tell(event)
-        if event["event"] == train_mod.DIVERGED:
-            raise CharlmError(f"training diverged at step {event['step']} (loss {event['loss']:.3g}); "
-                              f"try a lower lr (now {plan.ocfg.lr:g})")
+    with runs.new_run_dir(out, Path(corpus)) as run_dir:
+        plan = runs.start(Path(corpus), run_dir, options, encoding, threads, note, note)
+        for event in train_mod.run(plan.data, run_dir, plan.mcfg, plan.ocfg, plan.tcfg, None, threads_n=threads):
+            tell(event)
+            if event["event"] == train_mod.DIVERGED:
+                raise CharlmError(f"training diverged at step {event['step']} (loss {event['loss']:.3g}); "
+                                  f"try a lower lr (now {plan.ocfg.lr:g})")
     return load(run_dir)
 
 

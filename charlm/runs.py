@@ -11,8 +11,10 @@ under --quiet) and `warn` (always shown). Nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,10 +125,32 @@ def fresh_run_dir(runs: Path, text_path: Path) -> Path:
     """runs/<corpus name>, or runs/<name>-2, -3 … if that already holds a run."""
     base = runs / (text_path.stem or "run")
     candidate, k = base, 1
-    while (candidate / "last.pkl").exists() or (candidate / "best.pkl").exists():
+    while holds_run(candidate):
         k += 1
         candidate = base.with_name(f"{base.name}-{k}")
     return candidate
+
+
+def holds_run(run_dir: Path) -> bool:
+    return (run_dir / "last.pkl").exists() or (run_dir / "best.pkl").exists()
+
+
+@contextlib.contextmanager
+def new_run_dir(out: Path | None, text_path: Path) -> Iterator[Path]:
+    """The directory a new run writes to: `out`, or runs/<corpus name>(-2, -3 …). Refused when
+    it already holds a run, checked writable, and removed again when the run ends (error,
+    Ctrl-C) before any checkpoint is in it, so a failed start leaves no debris."""
+    run_dir = Path(out) if out is not None else fresh_run_dir(RUNS, text_path)
+    if holds_run(run_dir):
+        raise UsageError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, or pick another --out")
+    created = not run_dir.exists()
+    check_writable(run_dir)
+    try:
+        yield run_dir
+    except BaseException:
+        if created and not holds_run(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 def check_writable(run_dir: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -21,7 +20,7 @@ from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.corpus_cmd import default_corpus
 from charlm.cli.sparkline import sparkline
-from charlm.errors import CharlmError, UsageError
+from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
 from charlm.train import TrainConfig
@@ -115,19 +114,10 @@ def train(
         _train_loop(plan, threads_n, quiet)
         return
     text_path = corpus or default_corpus(lambda msg: err.print(msg))
-    run_dir = out or runs.fresh_run_dir(RUNS, text_path)
-    if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
-        raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
-    created = not run_dir.exists()
-    runs.check_writable(run_dir)
-    try:
+    with runs.new_run_dir(out, text_path) as run_dir:
         plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
         inform(_settings(plan, given))
         _train_loop(plan, threads_n, quiet)
-    except BaseException:
-        if created and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
-            shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no debris
-        raise
 
 
 def _link_latest(run_dir: Path) -> str | None:
