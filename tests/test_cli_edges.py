@@ -25,7 +25,7 @@ import pytest
 from charlm import checkpoint, memory, model, optim
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.report import page as report
+from charlm.report import colors
 from tests.test_cli_errors import CHARLM, ENV, ERROR, TINY, _text, assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -286,11 +286,11 @@ def test_surprisal_colours_are_one_even_scale():
     def term(c: str) -> str:
         return "#{:02x}{:02x}{:02x}".format(*Color.parse(c).downgrade(ColorSystem.EIGHT_BIT).get_truecolor())
 
-    light = [report.lightness(report.surprisal_color(b)[0]) for b in np.linspace(0, 8, 33)]
+    light = [colors.lightness(colors.surprisal_color(b)[0]) for b in np.linspace(0, 8, 33)]
     assert all(a > b for a, b in zip(light, light[1:], strict=False)), light
     per_bit = -np.diff(light[::4])
     assert per_bit.max() < 2 * per_bit.min(), per_bit
-    in_256 = [report.lightness(term(report.surprisal_color(b)[0])) for b in np.linspace(0, 8, 33)]
+    in_256 = [colors.lightness(term(colors.surprisal_color(b)[0])) for b in np.linspace(0, 8, 33)]
     assert all(a >= b for a, b in zip(in_256, in_256[1:], strict=False)), in_256
 
 

@@ -20,6 +20,7 @@ from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
+from charlm.report import colors
 from charlm.report import page as report_mod
 from charlm.report import probes as probe
 
@@ -125,7 +126,7 @@ def shaded_surprisal(text: str, bits: np.ndarray) -> Text:
     """Each character on its surprisal colour; a newline's own colour is a shaded cell at the line end."""
     out = Text()
     for ch, b in zip(text, bits, strict=True):
-        bg, fg = report_mod.surprisal_color(float(b))
+        bg, fg = colors.surprisal_color(float(b))
         style = f"{fg} on {bg}"
         if ch == "\n":
             out.append(" ", style)
@@ -139,9 +140,9 @@ def shaded_surprisal(text: str, bits: np.ndarray) -> Text:
 
 def surprisal_legend() -> Text:
     legend = Text("surprisal  0 ")
-    for b in np.linspace(0, report_mod.SURPRISAL_MAX, 17):
-        legend.append("  ", f"on {report_mod.surprisal_color(float(b))[0]}")
-    return legend.append(f" {report_mod.SURPRISAL_MAX:g}+ bits (a shaded cell at a line end is the newline)")
+    for b in np.linspace(0, colors.SURPRISAL_MAX, 17):
+        legend.append("  ", f"on {colors.surprisal_color(float(b))[0]}")
+    return legend.append(f" {colors.SURPRISAL_MAX:g}+ bits (a shaded cell at a line end is the newline)")
 
 
 def _mark(b: float) -> str:

