@@ -28,7 +28,7 @@ from charlm.train import TrainConfig, configs_from_checkpoint
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
-         "val_max_chars", "seed", "workers", "sample_every")
+         "val_max_chars", "seed", "workers", "sample_every", "engine")
 BUDGETS = ("max_steps", "epochs", "time_budget")
 
 
@@ -129,8 +129,13 @@ def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, thre
         if key not in measured:
             cfg = ModelConfig(vocab_size=len(data.vocab), **kw)
             check_memory(cfg, OptimConfig(), TrainConfig(batch_size=batch, seq_len=train_kw["seq_len"]))
-            measured[key] = speed.steps_per_second(cfg, train_ids, batch, train_kw["seq_len"], given.get("workers"),
-                                                   threads_n)
+            if given.get("engine") == "torch":  # the engine that will train is the one to time
+                from charlm.engines import torch_team
+                measured[key] = torch_team.steps_per_second(cfg, train_ids, batch, train_kw["seq_len"],
+                                                            given.get("device", "auto"))
+            else:
+                measured[key] = speed.steps_per_second(cfg, train_ids, batch, train_kw["seq_len"],
+                                                       given.get("workers"), threads_n)
         return measured[key]
     return steps_per_second
 

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__, checkpoint, model, optim, threads
+from charlm import __version__, checkpoint, engines, model, optim, threads
 from charlm.data import batches
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.parallel import FileSlice, Team
+from charlm.parallel import FileSlice
 from charlm.sample import generate
 
 FINAL_FACTOR = 10   # the final validation scores up to this many times --val-max-chars
@@ -49,6 +50,7 @@ class TrainConfig:
     sample_every: int = 5           # sample preview every this many evaluations, 10% of the run apart (0 = never)
     seed: int = 1337                # init, dropout masks: same seed, same run
     workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
+    engine: str = "numpy"           # numpy | torch (charlm/engines): who computes the steps; same model either way
 
     def __post_init__(self):
         if self.seq_len < 1 or self.batch_size < 1:
@@ -61,6 +63,8 @@ class TrainConfig:
             raise UsageError("--eval-every and --log-every must be ≥ 1")
         if self.workers < 0 or self.val_max_chars < 0:
             raise UsageError("--workers and --val-max-chars must be ≥ 0")
+        if self.engine not in engines.ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(engines.ENGINES)}")
 
 
 def _fraction_done(tc: TrainConfig, progress: dict, windows: int) -> float:
@@ -88,34 +92,35 @@ def _budget_reached(tc: TrainConfig, progress: dict, windows: int) -> str | None
 @dataclass
 class RunState:
     """A training run in progress: what a checkpoint records, plus the team doing the work.
-    The parameters, carried state and optimizer moments are flat buffers shared with
-    the team's ranks (charlm/parallel.py); the checkpoint sees them as named views."""
+    The team (charlm/engines) holds the parameters, carried state and optimizer moments
+    in its own form (numpy: flat buffers shared with its ranks; torch: tensors on the
+    device); the checkpoint gets them from it as named numpy arrays."""
     mcfg: ModelConfig
     ocfg: OptimConfig
     tcfg: TrainConfig
     corpus: Corpus
-    team: Team
-    opt: dict                                   # optimizer state over the flat buffer: slots {slot: {"all": (P,)}}
+    team: object                                # the engine's team (interface: charlm/engines/__init__.py)
+    opt: dict                                   # optimizer state in the team's form: {"step", "slots"}
     progress: dict                              # step, epoch, window, chars, elapsed
     init_rng: dict                              # the generator state after initialisation
     best: float | None = None
-    best_flat: np.ndarray | None = None         # (P,) the parameters best.pkl holds
+    best_flat: object = None                    # the team's snapshot of the parameters best.pkl holds
     history: list = dataclasses.field(default_factory=list)
 
     def payload(self) -> dict:
-        """Everything that defines the run at this instant, as plain data."""
-        layout = self.team.spec.layout
+        """Everything that defines the run at this instant, as plain data. Every process
+        of a torch run calls it (rank 0 gathers the lanes' state); only rank 0 saves it."""
+        params, slots, carried = self.team.checkpoint_arrays(self.opt)
         return {
             "charlm_version": __version__,
             "model_config": dataclasses.asdict(self.mcfg),
             "train_config": dataclasses.asdict(self.tcfg),
             "optim_config": dataclasses.asdict(self.ocfg),
             "vocab": self.corpus.vocab.to_dict(),
-            "params": self.team.params,
-            "optimizer": {"step": self.opt["step"],
-                          "slots": {k: layout.views(m["all"]) for k, m in self.opt["slots"].items()}},
+            "params": params,
+            "optimizer": {"step": self.opt["step"], "slots": slots},
             "progress": dict(self.progress),
-            "carried_state": {k: v.copy() for k, v in self.team.state.items()},
+            "carried_state": carried,
             "rng": self.init_rng,
             "best_val_loss": self.best,
             "history": self.history,
@@ -145,7 +150,7 @@ def _metrics_file(run_dir: Path, resume_step: int | None):
 
 
 def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: dict | None,
-           threads_n: int, ids: dict) -> RunState:
+           threads_n: int, ids: dict, device: str = "auto") -> RunState:
     """The run's state at its first step: fresh from the seed, or exactly as `resume` left it."""
     B = tcfg.batch_size
     if resume is None:
@@ -162,16 +167,15 @@ def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConf
         if carried["h"].shape[1] != B:
             raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
                               f"not {B}; resume with the same --batch-size")
-    team = Team(mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n)
-    layout = team.spec.layout
+    team = engines.make_team(tcfg.engine, mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n,
+                             device=device)
     if carried is not None:
-        for k, v in carried.items():
-            team.state[k][...] = v
+        team.load_state(carried)
     else:
         team.reset_state()
-    opt = {"step": opt_step, "slots": {k: {"all": layout.pack(m)} for k, m in moments.items()}}
+    opt = team.optimizer_state(opt_step, moments)
     return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
-                    progress, init_rng, best, team.flat.copy() if best is not None else None, history)
+                    progress, init_rng, best, team.snapshot() if best is not None else None, history)
 
 
 def _ids(corpus: Corpus, start: int, stop: int) -> np.ndarray | FileSlice:
@@ -187,11 +191,11 @@ def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
     """One optimizer step on the next window: the step event, or a DIVERGED one."""
     tcfg, ocfg, progress = r.tcfg, r.ocfg, r.progress
     lr = optim.learning_rate(ocfg, _fraction_done(tcfg, progress, windows), progress["step"])
-    loss, grad = r.team.train_step("train", progress["window"], tcfg.seq_len, progress["step"])  # grad (P,)
-    norm = optim.clip_grads({"all": grad}, ocfg.clip) if math.isfinite(loss) else float("nan")
+    loss, grad = r.team.train_step("train", progress["window"], tcfg.seq_len, progress["step"])
+    norm = r.team.clip_grads(grad, ocfg.clip) if math.isfinite(loss) else float("nan")
     if not (math.isfinite(loss) and math.isfinite(norm)) or loss > 3 * log_ln_v:
         return {"event": DIVERGED, "step": progress["step"] + 1, "loss": loss, "lr": lr}
-    optim.update({"all": r.team.flat}, {"all": grad}, r.opt, ocfg, lr)
+    r.team.update(grad, r.opt, ocfg, lr)
     progress["window"] += 1
     if progress["window"] == windows:  # epoch boundary: the carried state resets
         progress["epoch"] += 1
@@ -214,32 +218,39 @@ def _save(r: RunState, run_dir: Path, val: float | None, smoothed: float | None,
     """Record a validation, write last.pkl (and best.pkl if it improved): the eval event."""
     improved = val is not None and (r.best is None or val < r.best)
     if improved:
-        r.best, r.best_flat = val, r.team.flat.copy()
+        r.best, r.best_flat = val, r.team.snapshot()
     r.history.append({"step": r.progress["step"], "seconds": round(r.progress["elapsed"], 3),
                       "train_loss": smoothed, "val_loss": val})
-    payload = r.payload()
-    checkpoint.save(run_dir / "last.pkl", payload)
-    if improved or val is None:
-        checkpoint.save(run_dir / "best.pkl", payload)
+    _write(r, run_dir / "last.pkl", *([run_dir / "best.pkl"] if improved or val is None else []))
     return {"event": EVAL, "step": r.progress["step"], "val_loss": val, "best": r.best,
             "improved": improved, "final": final}
 
 
+def _write(r: RunState, *paths: Path) -> None:
+    """Save the run's checkpoint to `paths`: on the leader only, but every process builds
+    the payload (a torch run gathers the lanes' carried state there)."""
+    payload = r.payload()
+    if r.team.leader:
+        for path in paths:
+            checkpoint.save(path, payload)
+
+
 def _score_best_on_all(r: RunState) -> float:
     """The final validation's score (ids:val_all) of the parameters best.pkl holds."""
-    live = r.team.flat.copy()
-    r.team.flat[...] = r.best_flat
+    live = r.team.snapshot()
+    r.team.restore(r.best_flat)
     try:
         return r.team.score("val_all", r.tcfg.batch_size, r.tcfg.seq_len).nats_per_char
     finally:
-        r.team.flat[...] = live
+        r.team.restore(live)
 
 
 def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig,
         resume: dict | None = None, should_stop: Callable[[], bool] = lambda: False,
-        threads_n: int | None = None) -> Iterator[dict]:
+        threads_n: int | None = None, device: str = "auto") -> Iterator[dict]:
     """Train, yielding events. `resume` is a loaded checkpoint to continue exactly.
-    threads_n: BLAS threads per process (charlm/threads.py decides when None)."""
+    threads_n: BLAS threads per process (charlm/threads.py decides when None).
+    device: where the torch engine trains (auto | cpu | cuda | mps; see charlm/engines)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     train_ids, val_ids = corpus.split(tcfg.val_fraction)
     B = batches.fit_batch(len(train_ids), tcfg.batch_size, tcfg.seq_len)
@@ -256,12 +267,13 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
         ids["val"] = _ids(corpus, n_train, n_train + min(n_val, tcfg.val_max_chars or n_val))
         if len(ids["val"]) < n_val:  # the end scores more: the whole split, up to FINAL_FACTOR× the slice
             ids["val_all"] = _ids(corpus, n_train, n_train + min(n_val, FINAL_FACTOR * tcfg.val_max_chars))
-    tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
+    if tcfg.engine == "numpy":  # the torch engine's processes are torchrun's
+        tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
     windows = batches.windows_per_epoch(len(train_ids), B, tcfg.seq_len)
     log_ln_v = math.log(len(corpus.vocab))
     threads_n = threads.blas_threads(threads_n)
     with threads.limited(threads_n):
-        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
+        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids, device)
         with r.team:
             yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop, n_val)
 
@@ -269,16 +281,16 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
 def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bool,
           should_stop: Callable[[], bool], val_split: int) -> Iterator[dict]:
     tcfg, progress = r.tcfg, r.progress
-    metrics = _metrics_file(run_dir, progress["step"] if resumed else None)
+    metrics = _metrics_file(run_dir, progress["step"] if resumed else None) if r.team.leader else open(os.devnull, "w")
     n_params = r.team.spec.layout.size
     n_val = {k: len(v) for k, v in r.team.ids.items() if k != "train"}
     yield {"event": START, "params": n_params, "batch": tcfg.batch_size, "windows_per_epoch": windows,
            "train_chars": len(r.team.ids["train"]), "val_chars": val_split,
            "val_slice": n_val["val"] if "val_all" in n_val else None, "val_final": n_val.get("val_all"),
-           "workers": r.team.workers,
+           "workers": r.team.workers, "engine": r.team.describe(),
            "progress": dict(progress)}
     smoothed, evals, reason, sampled_at = None, 0, None, -1.0
-    clock = _Clock(progress)
+    clock = _Clock(progress, r.team.agree)
     while True:
         progress["elapsed"] = clock.elapsed()
         reason = _budget_reached(tcfg, progress, windows)
@@ -317,11 +329,11 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
                 yield {"event": SAMPLE, "step": progress["step"], "text": text}
         if reason:
             break
-        if should_stop():
+        if r.team.agree_any(should_stop()):
             reason = "interrupted"
             break
     if reason == "interrupted":  # save now; a full validation pass can wait for the resume
-        checkpoint.save(run_dir / "last.pkl", r.payload())
+        _write(r, run_dir / "last.pkl")
     elif not r.history or r.history[-1]["step"] != progress["step"]:  # resumed after the end
         yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
         yield _save(r, run_dir, _validate(r, "val"), smoothed, final=True)
@@ -341,14 +353,17 @@ def _spaced(fraction: float, last: float, gap: float) -> bool:
 
 class _Clock:
     """Training time, counted in one place: wall time since the run began, less the
-    pauses (validation, samples), plus what a resumed run had already used."""
+    pauses (validation, samples), plus what a resumed run had already used. `agree`
+    makes every process of a torch run read rank 0's clock, so budgets and the
+    cosine schedule end them all at the same step."""
 
-    def __init__(self, progress: dict):
+    def __init__(self, progress: dict, agree: Callable[[float], float] = lambda x: x):
         self.t0 = time.perf_counter() - progress["elapsed"]
         self.t_rate, self.chars_rate = time.perf_counter(), progress["chars"]
+        self.agree = agree
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
+        return self.agree(time.perf_counter() - self.t0)
 
     @contextlib.contextmanager
     def paused(self):

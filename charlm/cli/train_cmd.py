@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import defaults, runs, threads
+from charlm import defaults, engines, runs, threads
 from charlm import train as train_mod
 from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
@@ -50,6 +50,18 @@ class Optimizer(str, Enum):
 class Schedule(str, Enum):
     constant = "constant"
     cosine = "cosine"
+
+
+class Engine(str, Enum):
+    numpy = "numpy"
+    torch = "torch"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
 
 
 def _opt(flag: str, help: str, default, **kw):
@@ -104,6 +116,11 @@ def train(
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
     threads_n: Annotated[int | None, _opt("--threads", f"BLAS threads per process (env {threads.ENV_THREADS})",
                                              1, min=1)] = None,
+    engine: Annotated[Engine | None, _opt("--engine", "Who computes the steps: charlm's numpy, or PyTorch "
+                                           "(pip install 'charlm\\[torch]'; torchrun for several processes)",
+                                           f"{T.engine}; a resume keeps the run's")] = None,
+    device: Annotated[Device | None, _opt("--device", "Where --engine torch trains (auto: a CUDA GPU, "
+                                           "else Apple's MPS, else the CPU)", "auto")] = None,
     sample_every: Annotated[int | None, _opt("--sample-every", "Print a sample every N validations, at most 10 "
                                                 "a run (0 = never)", T.sample_every, min=0)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the final "
@@ -115,24 +132,98 @@ def train(
     """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
     inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
-    if resume is not None:
-        plan = runs.resume(resume, corpus, given, encoding, common.say)
-        _train_loop(plan, threads_n, quiet)
-        return
-    text_path = corpus or default_corpus(lambda msg: err.print(msg))
-    run_dir = out or runs.fresh_run_dir(RUNS, text_path)
-    if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
-        raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
-    created = not run_dir.exists()
-    runs.check_writable(run_dir)
+    device_name = given.get("device", "auto")
+    rt = _torch_runtime(given.get("engine"), device_name, threads_n)
+    if rt is not None and "workers" in given:
+        common.say("--workers is the numpy engine's; the torch engine's processes are torchrun's (--nproc_per_node)")
     try:
+        _train(corpus, out, resume, given, encoding, threads_n, quiet, inform, device_name, rt)
+    finally:
+        if rt is not None:
+            from charlm.engines import torch_dist
+            torch_dist.shutdown()
+
+
+def _torch_runtime(engine: str | None, device: str, threads_n: int | None):
+    """With --engine torch: this process's place in the run (charlm/engines/torch_dist.py), after
+    checking that torch is there; None for the numpy engine, which runs only as one launch."""
+    launched = os.environ.get("WORLD_SIZE", "1").strip() or "1"
+    if engine != "torch":
+        if launched != "1":
+            raise UsageError(f"this is one of {launched} processes started by torchrun: train with --engine torch "
+                             "(the numpy engine starts its own worker processes; run it without torchrun)")
+        return None
+    engines.require_torch()
+    from charlm.engines import torch_dist
+    return torch_dist.runtime(device, threads_n)
+
+
+def _train(corpus: Path | None, out: Path | None, resume: Path | None, given: dict, encoding: str,
+           threads_n: int | None, quiet: bool, inform, device: str, rt) -> None:
+    """Plan the run (on rank 0 of a torchrun launch, which tells the others) and train it."""
+    leader = rt is None or rt.rank == 0
+
+    def go(plan: runs.Plan) -> None:
+        if leader:
+            _train_loop(plan, threads_n, quiet, device)
+        else:
+            _follow(plan, threads_n, device)
+
+    if resume is not None:
+        go(_shared(rt, lambda: runs.resume(resume, corpus, given, encoding, common.say)))
+        return
+    made: dict = {}
+
+    def start() -> runs.Plan:
+        text_path = corpus or default_corpus(lambda msg: err.print(msg))
+        run_dir = out or runs.fresh_run_dir(RUNS, text_path)
+        if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
+            raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
+        made["created"], made["run_dir"] = not run_dir.exists(), run_dir
+        runs.check_writable(run_dir)
         plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
         inform(_settings(plan, given))
-        _train_loop(plan, threads_n, quiet)
+        return plan
+
+    try:
+        go(_shared(rt, start))
     except BaseException:
-        if created and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
+        run_dir = made.get("run_dir")
+        if made.get("created") and not any((run_dir / n).exists() for n in ("last.pkl", "best.pkl")):
             shutil.rmtree(run_dir, ignore_errors=True)  # nothing worth keeping: leave no debris
         raise
+
+
+def _shared(rt, make_plan) -> runs.Plan:
+    """make_plan() here; under torchrun, on rank 0 only, the others receiving the plan."""
+    if rt is None or rt.world == 1:
+        return make_plan()
+    from charlm.engines import torch_dist
+    return torch_dist.share_plan(make_plan, rt)
+
+
+def _follow(plan: runs.Plan, threads_n: int | None, device: str) -> None:
+    """A torch run's ranks but 0: the same loop, silent (rank 0 reports and writes). A Ctrl-C
+    here asks for the stop that every rank agrees on at the end of the step."""
+    stop = {"requested": False}
+
+    def on_sigint(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        for ev in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, plan.checkpoint,
+                                should_stop=lambda: stop["requested"], threads_n=threads_n, device=device):
+            if ev["event"] == train_mod.DIVERGED:
+                raise SystemExit(1)
+            if ev["event"] == train_mod.DONE and ev["reason"] == "interrupted":
+                raise SystemExit(130)
+    except CharlmError as e:  # rank 0 meets the same problem and reports it
+        raise SystemExit(e.exit_code) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _link_latest(run_dir: Path) -> str | None:
@@ -161,7 +252,7 @@ def _settings(plan: runs.Plan, given: dict) -> str:
             "`charlm train --help` gives the rule, and options you give win")
 
 
-def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
+def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
     """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
     data, run_dir, mcfg, ocfg, tcfg, ckpt = (plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg,
                                              plan.checkpoint)
@@ -189,7 +280,7 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
 
     try:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
-                                threads_n=threads_n):
+                                threads_n=threads_n, device=device):
             kind = ev["event"]
             if kind == train_mod.NOTE:
                 say(f"charlm: {ev['text']}")
@@ -204,7 +295,8 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
                     final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
                     slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, "
                               f"on {final} at the end")
-                chat(f"charlm: {_workers(ev['workers'], ev['batch'], threads.blas_threads(threads_n))}; "
+                who = ev.get("engine") or _workers(ev["workers"], ev["batch"], threads.blas_threads(threads_n))
+                chat(f"charlm: {who}; "
                     f"{ev['val_chars']:,} validation chars, {slice_}")
                 bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
                            bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
