@@ -33,7 +33,8 @@ test-browser: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check charlm tests benchmarks
 
-# PyTorch is only a benchmark comparison: this exact version installs from a local CPU wheel.
+# PyTorch for the benchmark (stock PyTorch, and charlm's torch engine on the CPU) and the torch-engine
+# tests; never needed by `make test`, which skips them without it. This exact version installs from a local CPU wheel.
 torch: $(STAMP)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0 || \
 		echo "charlm: torch==2.13.0 not installable here; the benchmark will skip the comparison" >&2

@@ -3,9 +3,10 @@
     python -m benchmarks.bench [--quick] [--cells lstm,gru] [--sizes 128,512] [--json PATH]
 
 (or `PYTHONPATH=. python benchmarks/bench.py ...`). Prints the machine, numpy's
-float32 GEMM rate, then per cell × H: training chars/s (charlm, PyTorch, textbook
-numpy LSTM), GFLOP/s and % of the GEMM rate, sampling chars/s at batch 1 and 64,
-eval chars/s against training, memory, and a pass/fail list against issue 5's targets.
+float32 GEMM rate, then per cell × H: training chars/s (charlm's numpy engine, charlm's
+torch engine on the CPU, PyTorch's stock modules, textbook numpy LSTM), GFLOP/s and % of
+the GEMM rate, sampling chars/s at batch 1 and 64, eval chars/s against training, memory,
+and a pass/fail list against issue 5's targets.
 
 How it measures, so that ratios hold on a shared 2-core machine:
 - all workloads of one cell × H are built first, then each is warmed up and sized:
@@ -111,6 +112,7 @@ def cell_builders(torch, cell: str, H: int, textbook: bool) -> dict[str, Callabl
         b["textbook_train"] = partial(wl.textbook_train, H)
     if torch is not None:
         b |= {"torch_train": partial(wl.torch_train, torch, cell, H),
+              "charlm_torch_train": partial(wl.charlm_torch_train, cell, H),
               "torch_eval": partial(wl.torch_evaluate, torch, cell, H),
               "torch_sample1": partial(wl.torch_sampler, torch, cell, H, 1),
               "torch_sample64": partial(wl.torch_sampler, torch, cell, H, 64)}

@@ -131,13 +131,16 @@ def render(results: dict) -> str:
     reps = results["settings"]["reps"]
     lines += ["", f"TRAINING chars/s: 2 layers, embedding = H, N={sh['batch']}, T={sh['seq']}, "
               f"V={sh['vocab']}, Adam + global-norm clip 5; median of {reps} interleaved rounds",
-              f"{'cell':<5}{'H':>5}{'charlm':>10}{'torch':>10}{'×torch':>9}{'textbook':>10}{'×text':>8}"
+              f"{'cell':<5}{'H':>5}{'charlm':>10}{'torch':>10}{'×torch':>9}{'engine':>10}{'×numpy':>8}"
+              f"{'textbook':>10}{'×text':>8}"
               f"{'GFLOP/s':>9}{'%GEMM':>8}{'torch%GEMM':>11}{'others':>7}   MB charlm/torch/text"]
     for c in results["cells"]:
         ws, fpc = c["workloads"], c["flops_per_char"]
         lines.append(
             f"{c['cell']:<5}{c['hidden']:>5}{_n(_med(ws, 'charlm_train')):>10}{_n(_med(ws, 'torch_train')):>10}"
-            f"{r(c, 'charlm_train', 'torch_train', 'train ≥ torch'):>9}{_n(_med(ws, 'textbook_train')):>10}"
+            f"{r(c, 'charlm_train', 'torch_train', 'train ≥ torch'):>9}"
+            f"{_n(_med(ws, 'charlm_torch_train')):>10}{r(c, 'charlm_torch_train', 'charlm_train'):>8}"
+            f"{_n(_med(ws, 'textbook_train')):>10}"
             f"{r(c, 'charlm_train', 'textbook_train'):>8}"
             f"{_med(ws, 'charlm_train') * fpc / 1e9:>9.1f}"
             f"{r(c, 'charlm_train', 'gemm', pct=True):>8}"
@@ -168,6 +171,10 @@ def render(results: dict) -> str:
         lines += ["", f"%GEMM is against the GEMM timed in the same rounds as each row "
                   f"({min(gemms):.0f}–{max(gemms):.0f} GFLOP/s across rows); FLOPs = matrix products of "
                   f"forward + backward, 6·[G·H·(E+H) + G·H·2H + H·V] per char (workloads.py)."]
+    lines.append("charlm = charlm's numpy engine (its worker processes); engine = charlm's torch engine "
+                 "(`--engine torch --device cpu`: the same model, lanes, clipping and Adam on torch.nn modules, "
+                 "2 threads), ×numpy = its speed over the numpy engine's; torch = PyTorch's stock modules and "
+                 "torch.optim.Adam (benchmarks/torch_ref.py).")
     lines.append("others = cores kept busy by other processes during that row's rounds (median); "
                  "on 2 cores anything above ~0.2 makes the ratios noisy.")
     lines += load_table(results)

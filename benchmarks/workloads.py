@@ -132,6 +132,29 @@ def charlm_train(cell: str, hidden: int, layers: int = 2, workers: int | None = 
     return Workload("charlm train", "numpy", "chars", run, team.close)
 
 
+def charlm_torch_train(cell: str, hidden: int, layers: int = 2) -> Workload:
+    """charlm's training step on its torch engine (charlm/engines/torch_team.py), on the CPU in
+    this process with torch's threads (2 here): the same lanes, clipping and Adam as
+    `charlm_train`, as `charlm train --engine torch --device cpu` takes it."""
+    from charlm.engines.torch_team import TorchTeam
+
+    cfg, params = _charlm_setup(cell, hidden, layers)
+    ocfg = optim.OptimConfig(lr=2e-3, clip=5.0)
+    ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
+    team = TorchTeam(cfg, params, BATCH, {"train": ids}, device="cpu", distributed=False)
+    opt = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
+    carry = {"i": 0}
+
+    def run(k):
+        for _ in range(k):
+            _, grads = team.train_step("train", carry["i"] % 4, SEQ, carry["i"])
+            team.clip_grads(grads, ocfg.clip)
+            team.update(grads, opt, ocfg, ocfg.lr)
+            carry["i"] += 1
+        return k * BATCH * SEQ
+    return Workload("charlm train, torch engine", "torch", "chars", run)
+
+
 def charlm_evaluate(cell: str, hidden: int, layers: int = 2, workers: int | None = None,
                     blas: int = 1) -> Workload:
     cfg, params = _charlm_setup(cell, hidden, layers)

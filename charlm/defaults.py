@@ -72,6 +72,7 @@ EVAL_EVERY, MIN_EVAL_EVERY = 200, 10
 VAL_MAX_CHARS = 200_000     # validation chars scored during training …
 VAL_FINAL_FACTOR = 10       # … and the end scores the best parameters on up to this many times as many
 LOG_EVERY, SAMPLE_EVERY, SEED = 10, 5, 1337
+ENGINE = "numpy"            # charlm's own; --engine torch is the optional PyTorch one (charlm/engines)
 
 
 def learning_rate(optimizer: str) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from charlm import defaults
+from charlm import defaults, engines
 from charlm.errors import UsageError
 
 
@@ -28,6 +28,7 @@ class TrainConfig:
     sample_every: int = defaults.SAMPLE_EVERY      # sample every this many validations, 10% of a run apart; 0 = never
     seed: int = defaults.SEED       # init, dropout masks: same seed, same run
     workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
+    engine: str = defaults.ENGINE   # numpy | torch (charlm/engines): who computes the steps; same model either way
 
     def __post_init__(self):
         steps, epochs, seconds = defaults.budgets(self.max_steps, self.epochs, self.time_budget)
@@ -44,6 +45,8 @@ class TrainConfig:
             raise UsageError("--eval-every and --log-every must be ≥ 1")
         if self.workers < 0 or self.val_max_chars < 0:
             raise UsageError("--workers and --val-max-chars must be ≥ 0")
+        if self.engine not in engines.ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(engines.ENGINES)}")
 
     def with_eval_every(self, train_chars: int) -> TrainConfig:
         """This config with eval_every decided when it was not given: defaults.EVAL_EVERY,

@@ -12,54 +12,54 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import checkpoint, model, optim
+from charlm import checkpoint, engines, model, optim
 from charlm.checkpoint import Checkpoint, CorpusRecord
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
-from charlm.parallel import Team
 from charlm.run_config import TrainConfig
 
 
 @dataclass
 class RunState:
-    """What a checkpoint records, plus the team doing the work. The parameters, carried
-    state and optimizer moments are flat buffers shared with the team's ranks; the
-    checkpoint sees them as named views."""
+    """What a checkpoint records, plus the team doing the work. The team (charlm/engines)
+    holds the parameters, carried state and optimizer moments in its own form (numpy:
+    flat buffers shared with its ranks; torch: tensors on the device); the checkpoint
+    gets them from it as named numpy arrays."""
     mcfg: ModelConfig
     ocfg: OptimConfig
     tcfg: TrainConfig
     corpus: Corpus
-    team: Team
-    opt: dict                                   # optimizer state over the flat buffer: slots {slot: {"all": (P,)}}
+    team: object                                # the engine's team (interface: charlm/engines/__init__.py)
+    opt: dict                                   # optimizer state in the team's form: {"step", "slots"}
     progress: dict                              # step, epoch, window, chars, elapsed
     init_rng: dict                              # the generator state after initialisation
     best: float | None = None
-    best_flat: np.ndarray | None = None         # (P,) the parameters best.pkl holds
+    best_flat: object = None                    # the team's snapshot of the parameters best.pkl holds
     history: list = dataclasses.field(default_factory=list)
 
     def payload(self) -> dict:
-        """Everything that defines the run at this instant, as a checkpoint's plain data."""
-        layout = self.team.spec.layout
+        """Everything that defines the run at this instant, as a checkpoint's plain data. Every
+        process of a torch run calls it (rank 0 gathers the lanes' state); only rank 0 saves it."""
+        params, slots, carried = self.team.checkpoint_arrays(self.opt)
         c = self.corpus
         return checkpoint.payload(
-            self.mcfg, self.ocfg, self.tcfg, c.vocab, self.team.params,
-            optimizer={"step": self.opt["step"],
-                       "slots": {k: layout.views(m["all"]) for k, m in self.opt["slots"].items()}},
-            progress=self.progress, carried_state={k: v.copy() for k, v in self.team.state.items()},
+            self.mcfg, self.ocfg, self.tcfg, c.vocab, params, optimizer={"step": self.opt["step"], "slots": slots},
+            progress=self.progress, carried_state=carried,
             rng=self.init_rng, best_val_loss=self.best, history=self.history,
             corpus=CorpusRecord(c.path, c.encoding, c.fingerprint))
 
 
 def begin(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: Checkpoint | None,
-          threads_n: int, ids: dict) -> RunState:
+          threads_n: int, ids: dict, device: str = "auto") -> RunState:
     """The run's state at its first step: fresh from the seed, or exactly as `resume` left it.
-    ids: the id arrays (or file slices) the team's ranks read, by name."""
+    ids: the id arrays (or file slices) the team's ranks read, by name; device: the torch engine's."""
     B = tcfg.batch_size
     if resume is None:
         rng = np.random.default_rng(tcfg.seed)
@@ -75,28 +75,30 @@ def begin(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfi
         if carried["h"].shape[1] != B:
             raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
                               f"not {B}; resume with the same --batch-size")
-    team = Team(mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n)
-    layout = team.spec.layout
+    team = engines.make_team(tcfg.engine, mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n,
+                             device=device)
     if carried is not None:
-        for k, v in carried.items():
-            team.state[k][...] = v
+        team.load_state(carried)
     else:
         team.reset_state()
-    opt = {"step": opt_step, "slots": {k: {"all": layout.pack(m)} for k, m in moments.items()}}
+    opt = team.optimizer_state(opt_step, moments)
     return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
-                    progress, init_rng, best, team.flat.copy() if best is not None else None, history)
+                    progress, init_rng, best, team.snapshot() if best is not None else None, history)
 
 
 class Clock:
     """Training time, counted in one place: wall time since the run began, less the
-    pauses (validation, samples), plus what a resumed run had already used."""
+    pauses (validation, samples), plus what a resumed run had already used. `agree`
+    makes every process of a torch run read rank 0's clock, so budgets and the
+    cosine schedule end them all at the same step."""
 
-    def __init__(self, progress: dict):
+    def __init__(self, progress: dict, agree: Callable[[float], float] = lambda x: x):
         self.t0 = time.perf_counter() - progress["elapsed"]
         self.t_rate, self.chars_rate = time.perf_counter(), progress["chars"]
+        self.agree = agree
 
     def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
+        return self.agree(time.perf_counter() - self.t0)
 
     @contextlib.contextmanager
     def paused(self):

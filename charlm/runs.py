@@ -30,8 +30,7 @@ from charlm.run_config import TrainConfig
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
-         "val_max_chars", "seed", "workers", "sample_every")
-BUDGETS = ("max_steps", "epochs", "time_budget")
+         "val_max_chars", "seed", "workers", "sample_every", "engine")
 RUNS = Path("runs")  # where a run goes when no directory is named: runs/<corpus name>
 
 
@@ -115,8 +114,13 @@ def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, thre
         if key not in measured:
             cfg = ModelConfig(vocab_size=len(data.vocab), **kw)
             check_memory(cfg, OptimConfig(), dataclasses.replace(tcfg, batch_size=batch))
-            measured[key] = speed.steps_per_second(cfg, train_ids, batch, tcfg.seq_len, given.get("workers"),
-                                                   threads_n)
+            if tcfg.engine == "torch":  # the engine that will train is the one to time
+                from charlm.engines import torch_team
+                measured[key] = torch_team.steps_per_second(cfg, train_ids, batch, tcfg.seq_len,
+                                                            given.get("device", "auto"))
+            else:
+                measured[key] = speed.steps_per_second(cfg, train_ids, batch, tcfg.seq_len, given.get("workers"),
+                                                       threads_n)
         return measured[key]
     return steps_per_second
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -69,11 +70,11 @@ def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
     """One optimizer step on the next window: the step event, or a DIVERGED one."""
     tcfg, ocfg, progress = r.tcfg, r.ocfg, r.progress
     lr = optim.learning_rate(ocfg, fraction_done(tcfg, progress, windows), progress["step"])
-    loss, grad = r.team.train_step("train", progress["window"], tcfg.seq_len, progress["step"])  # grad (P,)
-    norm = optim.clip_grads({"all": grad}, ocfg.clip) if math.isfinite(loss) else float("nan")
+    loss, grad = r.team.train_step("train", progress["window"], tcfg.seq_len, progress["step"])
+    norm = r.team.clip_grads(grad, ocfg.clip) if math.isfinite(loss) else float("nan")
     if not (math.isfinite(loss) and math.isfinite(norm)) or loss > 3 * log_ln_v:
         return {"event": DIVERGED, "step": progress["step"] + 1, "loss": loss, "lr": lr}
-    optim.update({"all": r.team.flat}, {"all": grad}, r.opt, ocfg, lr)
+    r.team.update(grad, r.opt, ocfg, lr)
     progress["window"] += 1
     if progress["window"] == windows:  # epoch boundary: the carried state resets
         progress["epoch"] += 1
@@ -96,32 +97,39 @@ def _save(r: RunState, run_dir: Path, val: float | None, smoothed: float | None,
     """Record a validation, write last.pkl (and best.pkl if it improved): the eval event."""
     improved = val is not None and (r.best is None or val < r.best)
     if improved:
-        r.best, r.best_flat = val, r.team.flat.copy()
+        r.best, r.best_flat = val, r.team.snapshot()
     r.history.append({"step": r.progress["step"], "seconds": round(r.progress["elapsed"], 3),
                       "train_loss": smoothed, "val_loss": val})
-    payload = r.payload()
-    checkpoint.save(run_dir / "last.pkl", payload)
-    if improved or val is None:
-        checkpoint.save(run_dir / "best.pkl", payload)
+    _write(r, run_dir / "last.pkl", *([run_dir / "best.pkl"] if improved or val is None else []))
     return {"event": EVAL, "step": r.progress["step"], "val_loss": val, "best": r.best,
             "improved": improved, "final": final}
 
 
+def _write(r: RunState, *paths: Path) -> None:
+    """Save the run's checkpoint to `paths`: on the leader only, but every process builds
+    the payload (a torch run gathers the lanes' carried state there)."""
+    payload = r.payload()
+    if r.team.leader:
+        for path in paths:
+            checkpoint.save(path, payload)
+
+
 def _score_best_on_all(r: RunState) -> float:
     """The final validation's score (ids:val_all) of the parameters best.pkl holds."""
-    live = r.team.flat.copy()
-    r.team.flat[...] = r.best_flat
+    live = r.team.snapshot()
+    r.team.restore(r.best_flat)
     try:
         return r.team.score("val_all", r.tcfg.batch_size, r.tcfg.seq_len).nats_per_char
     finally:
-        r.team.flat[...] = live
+        r.team.restore(live)
 
 
 def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig,
         resume: Checkpoint | None = None, should_stop: Callable[[], bool] = lambda: False,
-        threads_n: int | None = None) -> Iterator[dict]:
+        threads_n: int | None = None, device: str = "auto") -> Iterator[dict]:
     """Train, yielding events. `resume` is a loaded checkpoint to continue exactly.
-    threads_n: BLAS threads per process (charlm/threads.py decides when None)."""
+    threads_n: BLAS threads per process (charlm/threads.py decides when None).
+    device: where the torch engine trains (auto | cpu | cuda | mps; see charlm/engines)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     train_ids, val_ids = corpus.split(tcfg.val_fraction)
     B = batches.fit_batch(len(train_ids), tcfg.batch_size, tcfg.seq_len)
@@ -144,12 +152,13 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
         if len(ids["val"]) < n_val:  # the end scores more: the whole split, up to VAL_FINAL_FACTOR× the slice
             final = min(n_val, defaults.VAL_FINAL_FACTOR * tcfg.val_max_chars)
             ids["val_all"] = _ids(corpus, n_train, n_train + final)
-    tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
+    if tcfg.engine == "numpy":  # the torch engine's processes are torchrun's
+        tcfg = dataclasses.replace(tcfg, workers=threads.workers(tcfg.workers or None, B))
     windows = batches.windows_per_epoch(len(train_ids), B, tcfg.seq_len)
     log_ln_v = math.log(len(corpus.vocab))
     threads_n = threads.blas_threads(threads_n)
     with threads.limited(threads_n):
-        r = begin(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
+        r = begin(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids, device)
         with r.team:
             yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop, n_val)
 
@@ -157,20 +166,21 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
 def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bool,
           should_stop: Callable[[], bool], val_split: int) -> Iterator[dict]:
     tcfg, progress = r.tcfg, r.progress
-    metrics = _metrics_file(run_dir, progress["step"] if resumed else None)
+    metrics = _metrics_file(run_dir, progress["step"] if resumed else None) if r.team.leader else open(os.devnull, "w")
     n_params = r.team.spec.layout.size
     n_val = {k: len(v) for k, v in r.team.ids.items() if k != "train"}
     yield {"event": START, "params": n_params, "batch": tcfg.batch_size, "windows_per_epoch": windows,
            "train_chars": len(r.team.ids["train"]), "val_chars": val_split,
            "val_slice": n_val["val"] if "val_all" in n_val else None, "val_final": n_val.get("val_all"),
-           "workers": r.team.workers,
+           "workers": r.team.workers, "engine": r.team.describe(),
            "progress": dict(progress)}
     smoothed, evals, reason, sampled_at = None, 0, None, -1.0
-    clock = Clock(progress)
+    clock = Clock(progress, r.team.agree)
     while True:
-        progress["elapsed"] = clock.elapsed()
+        # only when resuming a run that had already ended: the clock is read after each step (below),
+        # so the time between steps cannot end a run whose last checkpoint then says it had time left
         reason = budget_reached(tcfg, progress, windows)
-        if reason:  # only when resuming a run that had already ended
+        if reason:
             break
         ev = _train_step(r, windows, log_ln_v)
         if ev["event"] == DIVERGED:
@@ -205,11 +215,11 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
                 yield {"event": SAMPLE, "step": progress["step"], "text": text}
         if reason:
             break
-        if should_stop():
+        if r.team.agree_any(should_stop()):
             reason = "interrupted"
             break
     if reason == "interrupted":  # save now; a full validation pass can wait for the resume
-        checkpoint.save(run_dir / "last.pkl", r.payload())
+        _write(r, run_dir / "last.pkl")
     elif not r.history or r.history[-1]["step"] != progress["step"]:  # resumed after the end
         yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
         yield _save(r, run_dir, _validate(r, "val"), smoothed, final=True)

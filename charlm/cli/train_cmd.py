@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -20,6 +21,7 @@ from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.corpus_cmd import default_corpus
 from charlm.cli.sparkline import sparkline
+from charlm.engines import launch
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
@@ -43,6 +45,18 @@ class Optimizer(str, Enum):
 class Schedule(str, Enum):
     constant = "constant"
     cosine = "cosine"
+
+
+class Engine(str, Enum):
+    numpy = "numpy"
+    torch = "torch"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
 
 
 def _opt(flag: str, help: str, default, **kw):
@@ -98,6 +112,11 @@ def train(
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
     threads_n: Annotated[int | None, _opt("--threads", f"BLAS threads per process (env {threads.ENV_THREADS})",
                                              1, min=1)] = None,
+    engine: Annotated[Engine | None, _opt("--engine", "Who computes the steps: charlm's numpy, or PyTorch "
+                                           "(pip install 'charlm\\[torch]'; torchrun for several processes)",
+                                           f"{T.engine}; a resume keeps the run's")] = None,
+    device: Annotated[Device | None, _opt("--device", "Where --engine torch trains (auto: a CUDA GPU, "
+                                           "else Apple's MPS, else the CPU)", "auto")] = None,
     sample_every: Annotated[int | None, _opt("--sample-every", "Print a sample every N validations, at most 10 "
                                                 "a run (0 = never)", T.sample_every, min=0)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the final "
@@ -108,16 +127,40 @@ def train(
 ):
     """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
+    device = given.get("device", "auto")
+    rt = launch.runtime(given.get("engine"), device, threads_n)  # None: the numpy engine, one launch
+    if rt is not None and "workers" in given:
+        common.say("--workers is the numpy engine's; the torch engine's processes are torchrun's (--nproc_per_node)")
+    try:
+        _train(corpus, out, resume, given, encoding, threads_n, quiet, device, rt)
+    finally:
+        launch.shutdown(rt)
+
+
+def _train(corpus: Path | None, out: Path | None, resume: Path | None, given: dict, encoding: str,
+           threads_n: int | None, quiet: bool, device: str, rt) -> None:
+    """Plan the run (on rank 0 of a torchrun launch, which tells the others) and train it."""
     inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
+
+    def go(plan: runs.Plan) -> None:
+        if launch.leads(rt):
+            _train_loop(plan, threads_n, quiet, device)
+        else:
+            launch.follow(plan, threads_n, device)
+
     if resume is not None:
-        plan = runs.resume(resume, corpus, given, encoding, common.say)
-        _train_loop(plan, threads_n, quiet)
-        return
-    text_path = corpus or default_corpus(lambda msg: err.print(msg))
-    with runs.new_run_dir(out, text_path) as run_dir:
-        plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
-        inform(_settings(plan, given))
-        _train_loop(plan, threads_n, quiet)
+        go(launch.share(rt, lambda: runs.resume(resume, corpus, given, encoding, common.say)))
+    elif not launch.leads(rt):
+        go(launch.share(rt, None))
+    else:
+        with contextlib.ExitStack() as stack:  # a failed start or run leaves no empty run directory behind
+            def start() -> runs.Plan:  # inside share: under torchrun, a refusal here reaches every rank
+                text_path = corpus or default_corpus(lambda msg: err.print(msg))
+                run_dir = stack.enter_context(runs.new_run_dir(out, text_path))
+                plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
+                inform(_settings(plan, given))
+                return plan
+            go(launch.share(rt, start))
 
 
 def _link_latest(run_dir: Path) -> str | None:
@@ -146,7 +189,7 @@ def _settings(plan: runs.Plan, given: dict) -> str:
             "`charlm train --help` gives the rule, and options you give win")
 
 
-def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
+def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
     """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
     data, run_dir, mcfg, ocfg, tcfg, ckpt = (plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg,
                                              plan.checkpoint)
@@ -174,7 +217,7 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
 
     try:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
-                                threads_n=threads_n):
+                                threads_n=threads_n, device=device):
             kind = ev["event"]
             if kind == train_mod.NOTE:  # a choice explained (not under --quiet), or a change to what was asked
                 (chat if ev.get("chosen") else say)(f"charlm: {ev['text']}")
@@ -189,7 +232,8 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
                     final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
                     slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, "
                               f"on {final} at the end")
-                chat(f"charlm: {_workers(ev['workers'], ev['batch'], threads.blas_threads(threads_n))}; "
+                who = ev.get("engine") or _workers(ev["workers"], ev["batch"], threads.blas_threads(threads_n))
+                chat(f"charlm: {who}; "
                     f"{ev['val_chars']:,} validation chars, {slice_}")
                 bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
                            bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")

@@ -1,0 +1,380 @@
+"""The torch engine: charlm's model as torch.nn modules, trained by charlm's own loop.
+
+The model is `CharLM`: nn.Embedding (or a one-hot input), nn.LSTM / nn.GRU / nn.RNN,
+nn.Dropout and nn.Linear; its `named_parameters()` are charlm's parameter names
+(PyTorch's state_dict names: charlm chose them so), and the equations are the same
+(charlm/nn/recurrent.py follows PyTorch's gate order and two bias vectors). So the
+parameters go in and come out under their names, unchanged: the same seed gives the
+same starting weights (charlm's numpy initialisation, copied in), and a checkpoint
+is charlm's own (numpy arrays) whichever engine wrote it.
+
+What the numpy engine does, done here the same way:
+- lanes and windows (charlm/data/batches.py), truncated BPTT: the state carried
+  from window to window, detached; the loss is the mean nll over all B·T positions;
+- the optimizer is charlm/optim.py's, formula for formula (Adam with ε on the
+  bias-corrected √v, RMSprop, SGD with heavy-ball momentum), not torch.optim, with
+  the same global-norm clipping; the moments are kept per parameter, on the device;
+- validation scores the text as evaluate.score_ids does (lanes, warm-up, tail).
+With dropout 0 the two engines agree loss by loss to float32 rounding
+(tests/test_torch_engine.py). With dropout > 0 the masks are torch's own: a run is
+repeatable per engine (the generator is seeded by (seed, step, rank) each step, so a
+resume on the CPU continues it exactly), but not the numpy engine's run.
+
+Across processes (torchrun, charlm/engines/torch_dist.py) the module is wrapped in
+DistributedDataParallel. The B lanes are split over the K ranks as charlm/parallel.py
+splits them (`batches.shares`); rank r's loss is the mean over its n_r lanes, and it
+backpropagates K·n_r/B times that, so DDP's average of the K gradients is Σ_r (n_r/B)·g_r:
+the gradient of the mean over all B·T positions, as one process computes it. The
+update then runs on every rank from the same gradient: the parameters stay equal
+without being sent. Each rank carries its own lanes' state; a checkpoint gathers
+them on rank 0, and a resume hands each rank its lanes again, whatever K is.
+
+Letters: N lanes (this rank's), T time steps, V vocabulary, H hidden, L layers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+from charlm import evaluate
+from charlm.data import batches
+from charlm.engines.torch_dist import Runtime, pick_device, runtime
+from charlm.errors import CharlmError
+from charlm.flat import Layout
+from charlm.model import ModelConfig
+from charlm.optim import OptimConfig
+from charlm.parallel import FileSlice
+
+_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
+
+
+class CharLM(nn.Module):
+    """input (embedding | one-hot) → L recurrent layers → dropout → linear, as charlm/model.py."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        V, H, E, L = cfg.vocab_size, cfg.hidden, cfg.embedding_dim, cfg.layers
+        self.cfg = cfg
+        if E:
+            self.embedding = nn.Embedding(V, E)
+        self.onehot = None  # one-hot input: rows of the identity (V, V), made on first use; no parameter
+        # charlm's dropout: after every layer's output, the top one included (before the decoder)
+        self.rnn = _CELLS[cfg.cell](E or V, H, L, batch_first=True, dropout=cfg.dropout if L > 1 else 0.0)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.decoder = nn.Linear(H, V)
+        if cfg.tie_weights:
+            self.decoder.weight = self.embedding.weight  # one parameter, named embedding.weight
+
+    def forward(self, x: torch.Tensor, state):
+        """x (N, T) ids, state h (L, N, H) or (h, c) → logits (N, T, V), final state."""
+        if self.cfg.embedding_dim:
+            inp = self.embedding(x)                                                        # (N, T, E)
+        else:
+            w = self.decoder.bias
+            if self.onehot is None or self.onehot.device != w.device or self.onehot.dtype != w.dtype:
+                self.onehot = torch.eye(self.cfg.vocab_size, dtype=w.dtype, device=w.device)
+            inp = F.embedding(x, self.onehot)                                              # (N, T, V)
+        out, state = self.rnn(inp, state)                                                 # (N, T, H)
+        return self.decoder(self.drop(out)), state
+
+
+def _host(t: torch.Tensor) -> np.ndarray:
+    """A numpy copy of a tensor (never a view of its memory)."""
+    return t.detach().to("cpu", copy=True).numpy()
+
+
+def _dropout_seed(seed: int, step: int, rank: int) -> int:
+    return int(np.random.SeedSequence((seed, step, rank)).generate_state(1, np.uint64)[0] >> 1)
+
+
+@dataclass(frozen=True)
+class Spec:
+    layout: Layout
+
+
+class TorchTeam:
+    """The torch engine's team (the interface in charlm/engines/__init__.py).
+
+    params: the initial parameters (numpy, charlm names); lanes: B; ids: {name: (n,)
+    ids or FileSlice}. device: auto | cpu | cuda | mps (or a torch device string);
+    under torchrun the device and the rank come from the launch. distributed=False
+    trains alone even inside a torchrun launch (the speed probe does).
+    """
+
+    def __init__(self, cfg: ModelConfig, params: dict[str, np.ndarray], lanes: int,
+                 ids: dict[str, np.ndarray | FileSlice], seed: int = 0, device: str = "auto",
+                 distributed: bool = True):
+        self.rt = runtime(device) if distributed else Runtime(0, 1, 0, pick_device(device), None)
+        self.device, self.rank, self.workers = self.rt.device, self.rt.rank, self.rt.world
+        # sums in float64 (losses, norms, scores) stay on the device, but MPS has no float64
+        self.acc = torch.device("cpu") if self.device.type == "mps" else self.device
+        if lanes < self.workers:
+            raise CharlmError(f"--batch-size {lanes} is fewer lanes than the {self.workers} processes sharing them; "
+                              f"use --batch-size ≥ {self.workers} or fewer processes")
+        self.cfg, self.seed, self.lanes, self.leader = cfg, seed, lanes, self.rank == 0
+        self.lo, self.hi = batches.shares(lanes, self.workers)[self.rank]
+        self.spec = Spec(Layout.of(params))
+        self.dtype = getattr(torch, np.dtype(self.spec.layout.dtype).name)
+        self.ids = {name: a.open() if isinstance(a, FileSlice) else a for name, a in ids.items()}
+        self.net = CharLM(cfg).to(device=self.device, dtype=self.dtype)
+        named = dict(self.net.named_parameters())
+        names = self.spec.layout.names
+        if set(named) != set(names):
+            raise CharlmError(f"the torch model's parameters {sorted(named)} are not charlm's {sorted(names)}")
+        self.tensors = [named[n] for n in names]                     # in charlm's layout order
+        with torch.no_grad():
+            for t, n in zip(self.tensors, names, strict=True):
+                t.copy_(torch.from_numpy(np.ascontiguousarray(params[n])))
+        self.model = self.net
+        if self.workers > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            self.model = DistributedDataParallel(self.net, device_ids=[self.device] if self.device.type == "cuda"
+                                                 else None)
+        self.state = self._zeros(self.hi - self.lo)
+
+    # ------------------------------------------------------------------ state
+
+    def _zeros(self, n: int) -> dict[str, torch.Tensor]:
+        cfg = self.cfg
+        shape = (cfg.layers, n, cfg.hidden)
+        state = {"h": torch.zeros(shape, dtype=self.dtype, device=self.device)}
+        if cfg.cell == "lstm":
+            state["c"] = torch.zeros(shape, dtype=self.dtype, device=self.device)
+        return state
+
+    @staticmethod
+    def _rnn_state(state: dict):
+        return (state["h"], state["c"]) if "c" in state else state["h"]
+
+    @staticmethod
+    def _from_rnn(final) -> dict:
+        if isinstance(final, tuple):
+            return {"h": final[0].detach(), "c": final[1].detach()}
+        return {"h": final.detach()}
+
+    def reset_state(self) -> None:
+        for v in self.state.values():
+            v.zero_()
+
+    def load_state(self, carried: dict[str, np.ndarray]) -> None:
+        """The carried state of all B lanes, (L, B, H) each: this rank keeps its own."""
+        for k, v in carried.items():
+            self.state[k].copy_(torch.from_numpy(np.ascontiguousarray(v[:, self.lo: self.hi])))
+
+    def _gather_state(self) -> dict[str, np.ndarray]:
+        """Every lane's carried state, (L, B, H), on rank 0 (a collective: every rank calls it)."""
+        mine = {k: _host(v) for k, v in self.state.items()}
+        if self.workers == 1:
+            return mine
+        parts = [None] * self.workers if self.leader else None
+        dist.gather_object(mine, parts, dst=0)
+        if not self.leader:
+            return mine
+        return {k: np.concatenate([p[k] for p in parts], axis=1) for k in mine}
+
+    # ------------------------------------------------------------- parameters
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return {n: _host(t) for n, t in zip(self.spec.layout.names, self.tensors, strict=True)}
+
+    def snapshot(self) -> list[torch.Tensor]:
+        return [t.detach().clone() for t in self.tensors]
+
+    def restore(self, snap: list[torch.Tensor]) -> None:
+        with torch.no_grad():
+            for t, s in zip(self.tensors, snap, strict=True):
+                t.copy_(s)
+
+    def optimizer_state(self, step: int, moments: dict[str, dict[str, np.ndarray]]) -> dict:
+        """{"step", "slots": {slot: [tensor per parameter, layout order]}}, on the device."""
+        names = self.spec.layout.names
+        return {"step": step, "slots": {
+            slot: [torch.from_numpy(np.ascontiguousarray(m[n])).to(self.device, self.dtype, copy=True)
+                   for n in names] for slot, m in moments.items()}}
+
+    def checkpoint_arrays(self, opt: dict) -> tuple[dict, dict, dict]:
+        names = self.spec.layout.names
+        slots = {k: {n: _host(t) for n, t in zip(names, ts, strict=True)} for k, ts in opt["slots"].items()}
+        return self.params, slots, self._gather_state()
+
+    # ----------------------------------------------------------------- training
+
+    def _ids(self, x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(x, dtype=np.int64)).to(self.device)
+
+    def train_step(self, source: str, window: int, seq_len: int, step: int) -> tuple[float, list[torch.Tensor]]:
+        """Forward and backward of window `window` of ids:source over this rank's lanes.
+        Returns the mean loss over all B·T positions (every rank gets the same number)
+        and the gradient, one tensor per parameter (DDP has averaged it over the ranks)."""
+        lanes = batches.lanes(self.ids[source], self.lanes)[self.lo: self.hi]
+        x, y = (self._ids(a) for a in batches.window(lanes, window, seq_len))          # (N, T) each
+        if self.cfg.dropout > 0:
+            torch.manual_seed(_dropout_seed(self.seed, step, self.rank))
+        self.net.train()
+        for t in self.tensors:
+            t.grad = None
+        logits, final = self.model(x, self._rnn_state(self.state))
+        nll = F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), y.reshape(-1), reduction="none")
+        share = (self.hi - self.lo) / self.lanes
+        (nll.mean() * (share * self.workers)).backward()
+        self.state = self._from_rnn(final)
+        loss = nll.detach().to(self.acc, torch.float64).mean() * share  # float64, as the numpy engine averages
+        if self.workers > 1:
+            loss = loss.to(self.rt.comm)
+            dist.all_reduce(loss)
+        return float(loss), [t.grad for t in self.tensors]
+
+    @torch.no_grad()
+    def clip_grads(self, grads: list[torch.Tensor], max_norm: float) -> float:
+        """optim.clip_grads on the device: scale all gradients by max_norm / (norm + 1e-6)
+        when their global L2 norm exceeds max_norm (0 disables). Returns the norm before."""
+        norms = torch.stack(torch._foreach_norm(grads)).to(self.acc, torch.float64)
+        norm = float(torch.linalg.vector_norm(norms))
+        if max_norm > 0 and norm > max_norm:
+            torch._foreach_mul_(grads, max_norm / (norm + 1e-6))
+        return norm
+
+    @torch.no_grad()
+    def update(self, grads: list[torch.Tensor], opt: dict, cfg: OptimConfig, lr: float) -> None:
+        """One step of charlm/optim.py's `update`, the same formulas and the same order of
+        operations, on every parameter at once (torch._foreach_*)."""
+        opt["step"] += 1
+        t, ps, slots = opt["step"], self.tensors, opt["slots"]
+        if cfg.name == "adam":
+            c1, c2 = 1.0 - cfg.beta1 ** t, 1.0 - cfg.beta2 ** t
+            step_size, eps = lr * math.sqrt(c2) / c1, cfg.eps * math.sqrt(c2)
+            m, v = slots["m"], slots["v"]
+            torch._foreach_mul_(m, cfg.beta1)
+            torch._foreach_add_(m, torch._foreach_mul(grads, 1.0 - cfg.beta1))     # m = β1 m + (1 − β1) g
+            tmp = torch._foreach_mul(grads, grads)
+            torch._foreach_mul_(tmp, 1.0 - cfg.beta2)
+            torch._foreach_mul_(v, cfg.beta2)
+            torch._foreach_add_(v, tmp)                                            # v = β2 v + (1 − β2) g²
+            tmp = torch._foreach_sqrt(v)
+            torch._foreach_add_(tmp, eps)
+            tmp = torch._foreach_div(m, tmp)
+            torch._foreach_mul_(tmp, step_size)
+            torch._foreach_sub_(ps, tmp)                                           # p −= lr·√c2/c1 · m/(√v + ε√c2)
+        elif cfg.name == "rmsprop":
+            v = slots["v"]
+            tmp = torch._foreach_mul(grads, grads)
+            torch._foreach_mul_(tmp, 1.0 - cfg.alpha)
+            torch._foreach_mul_(v, cfg.alpha)
+            torch._foreach_add_(v, tmp)                                            # v = α v + (1 − α) g²
+            tmp = torch._foreach_sqrt(v)
+            torch._foreach_add_(tmp, cfg.eps)
+            tmp = torch._foreach_div(grads, tmp)
+            torch._foreach_mul_(tmp, lr)
+            torch._foreach_sub_(ps, tmp)                                           # p −= lr · g / (√v + ε)
+        else:
+            m = slots["m"]
+            torch._foreach_mul_(m, cfg.momentum)
+            torch._foreach_add_(m, grads)                                          # m = μ m + g
+            torch._foreach_sub_(ps, torch._foreach_mul(m, lr))                     # p −= lr · m
+
+    # ---------------------------------------------------------------- scoring
+
+    @torch.no_grad()
+    def score(self, source: str, batch: int, seq_len: int, warmup: int = evaluate.WARMUP,
+              progress: Callable[[int], None] | None = None) -> evaluate.Score:
+        """evaluate.score_ids of ids:source under the current parameters: the same lanes,
+        warm-up and tail; the lanes split over the ranks, the sums added up."""
+        x_lanes, y_lanes, warm, (x_tail, y_tail) = batches.eval_lanes(self.ids[source], batch, warmup)
+        B, L = x_lanes.shape
+        lo, hi = batches.shares(B, self.workers)[self.rank]
+        total = torch.zeros(2, dtype=torch.float64, device=self.acc)         # nll sum, characters
+        self.net.eval()
+        if hi > lo:
+            state = self._zeros(hi - lo)
+            if warm.shape[1]:
+                _, final = self.net(self._ids(warm[lo:hi]), self._rnn_state(state))  # unscored
+                state = self._from_rnn(final)
+                if lo == 0:
+                    for v in state.values():
+                        v[:, 0] = 0                                          # lane 0 starts the text
+            for start in range(0, L, seq_len):
+                state = self._score(x_lanes[lo:hi, start: start + seq_len], y_lanes[lo:hi, start: start + seq_len],
+                                    state, total, progress)
+            if len(y_tail) and hi == B:
+                self._score(x_tail[None], y_tail[None], {k: v[:, -1:] for k, v in state.items()}, total, progress)
+        if self.workers > 1:
+            total = total.to(self.rt.comm)
+            dist.all_reduce(total)
+        nll, count = (float(v) for v in total)
+        return evaluate.Score(nll / count if count else float("nan"), int(count))
+
+    def _score(self, x, y, state, total, progress):
+        logits, final = self.net(self._ids(x), self._rnn_state(state))
+        nll = F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), self._ids(y).reshape(-1), reduction="sum")
+        total[0] += nll.to(self.acc, torch.float64)
+        total[1] += y.size
+        if progress:
+            progress(y.size * self.workers)  # this rank's characters, standing for every rank's
+        return self._from_rnn(final)
+
+    # ------------------------------------------------------------------- misc
+
+    def agree(self, x: float) -> float:
+        """Rank 0's x on every rank (the clock, so that budgets end every rank at the same step)."""
+        if self.workers == 1:
+            return x
+        t = torch.tensor([x], dtype=torch.float64, device=self.rt.comm)
+        dist.broadcast(t, src=0)
+        return float(t)
+
+    def agree_any(self, flag: bool) -> bool:
+        """True on every rank when any rank's flag is (Ctrl-C reaches the ranks one by one)."""
+        if self.workers == 1:
+            return flag
+        t = torch.tensor([int(flag)], dtype=torch.int32, device=self.rt.comm)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t)
+
+    def describe(self) -> str:
+        per = f", {self.hi - self.lo} lanes here" if self.workers > 1 else ""
+        n = torch.get_num_threads()
+        threads = f", {n} thread{'s' if n > 1 else ''}" if self.device.type == "cpu" else ""
+        return f"torch engine {torch.__version__}: {self.rt.describe()}{per}{threads}"
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> TorchTeam:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
+                     device: str = "auto", warmup: int = 1, timed: int = 3) -> float:
+    """charlm/speed.py's probe for the torch engine: training steps per second of `cfg`
+    on `device`, in this process alone (under torchrun, rank 0 probes for the run)."""
+    from charlm import model
+
+    params = model.init_params(cfg, np.random.default_rng(0))
+    windows = max(1, min(warmup + timed, len(train_ids) // batch // seq_len - 1))
+    team = TorchTeam(cfg, params, batch, {"train": train_ids[: batch * (windows * seq_len + 1)]},
+                     device=device, distributed=False)
+    ocfg = OptimConfig()
+    opt = team.optimizer_state(0, {s: {n: np.zeros_like(p) for n, p in params.items()} for s in ("m", "v")})
+    t0 = 0.0
+    for step in range(warmup + timed):
+        if step == warmup:
+            t0 = time.perf_counter()
+        _, grads = team.train_step("train", step % windows, seq_len, step)
+        team.clip_grads(grads, ocfg.clip)  # a float: waits for the device
+        team.update(grads, opt, ocfg, ocfg.lr)
+    if team.device.type == "cuda":
+        torch.cuda.synchronize(team.device)
+    return timed / (time.perf_counter() - t0)
