@@ -28,7 +28,7 @@ from charlm.train import TrainConfig, configs_from_checkpoint
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
-         "val_max_chars", "seed", "workers", "sample_every")
+         "val_max_chars", "seed", "workers", "sample_every", "patience")
 BUDGETS = ("max_steps", "epochs", "time_budget")
 
 

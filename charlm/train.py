@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__, checkpoint, model, optim, threads
+from charlm import __version__, checkpoint, early_stop, model, optim, threads
 from charlm.data import batches
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError, UsageError
@@ -49,6 +49,7 @@ class TrainConfig:
     sample_every: int = 5           # sample preview every this many evaluations, 10% of the run apart (0 = never)
     seed: int = 1337                # init, dropout masks: same seed, same run
     workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
+    patience: int = 0               # stop after this many validations without a new best (0 = never)
 
     def __post_init__(self):
         if self.seq_len < 1 or self.batch_size < 1:
@@ -59,8 +60,10 @@ class TrainConfig:
             raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
         if self.eval_every < 1 or self.log_every < 1:
             raise UsageError("--eval-every and --log-every must be ≥ 1")
-        if self.workers < 0 or self.val_max_chars < 0:
-            raise UsageError("--workers and --val-max-chars must be ≥ 0")
+        if self.workers < 0 or self.val_max_chars < 0 or self.patience < 0:
+            raise UsageError("--workers, --val-max-chars and --patience must be ≥ 0")
+        if self.patience and not self.val_fraction:
+            raise UsageError("--patience needs a validation split to watch; drop --val-fraction 0")
 
 
 def _fraction_done(tc: TrainConfig, progress: dict, windows: int) -> float:
@@ -281,7 +284,7 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
     clock = _Clock(progress)
     while True:
         progress["elapsed"] = clock.elapsed()
-        reason = _budget_reached(tcfg, progress, windows)
+        reason = _budget_reached(tcfg, progress, windows) or early_stop.reason(tcfg.patience, r.history)
         if reason:  # only when resuming a run that had already ended
             break
         ev = _train_step(r, windows, log_ln_v)
@@ -301,6 +304,8 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
             with clock.paused():  # budgets count training time, not validation
                 val_event = _save(r, run_dir, _validate(r, "val"), smoothed, final=bool(reason))
             evals += 1
+            if not reason and (reason := early_stop.reason(tcfg.patience, r.history)):
+                val_event["final"] = True
         if progress["step"] % tcfg.log_every == 0 or val_event:
             metrics.write(json.dumps({
                 "step": progress["step"], "seconds": round(progress["elapsed"], 3), "epoch": progress["epoch"],

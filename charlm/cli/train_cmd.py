@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import defaults, runs, threads
+from charlm import defaults, early_stop, runs, threads
 from charlm import train as train_mod
 from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
@@ -99,6 +99,8 @@ def train(
     val_max_chars: Annotated[int | None, _opt("--val-max-chars", "Validate on the first N validation "
                                                  "chars during training (0 = all); all are scored at the end",
                                                  T.val_max_chars, min=0)] = None,
+    patience: Annotated[int | None, _opt("--patience", "Stop after K validations in a row without a new best "
+                                            "val loss (0 = never); resumes count on", T.patience, min=0)] = None,
     seed: Annotated[int | None, _opt("--seed", "Random seed (same seed, same run)", T.seed, min=0)] = None,
     workers: Annotated[int | None, _opt("--workers", f"Processes sharing the batch's lanes (env {threads.ENV_WORKERS})",
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
@@ -301,6 +303,9 @@ def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, resumed_at: int | None)
     err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
               f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
               f"  next: charlm sample --model {run_dir}   |   charlm eval perplexity {scored}--model {run_dir}")
-    if ev["step"] == resumed_at:
+    if ev["step"] == resumed_at and ev["reason"] == early_stop.reason(tcfg.patience, ev.get("history", [])):
+        err.print(f"charlm: this run had already stopped early, so nothing was trained; to train on, allow more "
+                  f"validations without improvement: charlm train --resume {run_dir} --patience {2 * tcfg.patience}")
+    elif ev["step"] == resumed_at:
         err.print(f"charlm: this run had already reached its budget, so nothing was trained; to train on, "
                   f"raise it: charlm train --resume {run_dir} {_raised(tcfg)}")
