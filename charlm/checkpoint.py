@@ -7,7 +7,8 @@ A checkpoint is a dict of builtins and numpy arrays only — no pickled classes:
     vocab {"chars", "counts"}, params {name: array}, optimizer {"step", "slots"}
     progress {"step", "epoch", "window", "chars", "elapsed"}, carried_state {"h", "c"},
     rng (numpy bit-generator state), best_val_loss, history [...],
-    corpus {"path", "encoding", "fingerprint"}
+    corpus {"path", "encoding", "fingerprint"} (several files: also "files", "inputs", "glob"),
+    init_from {"path", "sha256", "step", "corpus", "added_chars", "init_from"} (fine-tuned runs only)
 
 Saving writes a temporary file beside the target, fsyncs it and renames it into
 place, so a crash or `kill -9` at any instant leaves the previous file intact.
@@ -126,7 +127,7 @@ TRAINING = ("optimizer", "progress", "carried_state", "rng", "best_val_loss", "h
             "train_config", "optim_config")
 _KINDS = {"model_config": dict, "vocab": dict, "params": dict, "train_config": dict, "optim_config": dict,
           "optimizer": dict, "progress": dict, "carried_state": dict, "rng": dict, "history": list,
-          "corpus": dict}
+          "corpus": dict, "init_from": dict}
 
 
 def validate(ckpt: dict, where: str) -> None:

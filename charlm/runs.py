@@ -3,7 +3,8 @@
 The library side of `charlm train`. `start` merges the options given with the
 defaults (charlm/defaults.py: the tier chosen by measured speed, E = H, the epochs
 of a run given no budget, the validation interval); `resume` checks a checkpoint
-and its corpus and applies the options that may change. Both refuse a configuration
+and its corpus and applies the options that may change; `fine_tune` starts a new
+run from a trained model's weights (charlm/init_from.py). All refuse a configuration
 the machine cannot hold, and return a `Plan` for `train.run`. What the user should
 hear goes through two callbacks: `note` (what was chosen and why; the CLI mutes it
 under --quiet) and `warn` (always shown). Nothing here prints.
@@ -16,10 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm import checkpoint, defaults, memory, speed
-from charlm.data import batches
+from charlm import checkpoint, defaults, init_from, memory, speed
+from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
+from charlm.data.files import Source
+from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
@@ -41,6 +44,7 @@ class Plan:
     ocfg: OptimConfig
     tcfg: TrainConfig
     checkpoint: dict | None                 # what a resume continues; None for a new run
+    init: init_from.Start | None = None     # the weights a fine-tuning run starts from
 
 
 def _split(given: dict) -> tuple[dict, dict, dict]:
@@ -49,11 +53,11 @@ def _split(given: dict) -> tuple[dict, dict, dict]:
     return ({k: given[k] for k in ARCH if k in given}, optim_kw, {k: given[k] for k in TRAIN if k in given})
 
 
-def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n: int | None,
+def start(source: Source, run_dir: Path, given: dict, encoding: str, threads_n: int | None,
           note: Callable[[str], None], warn: Callable[[str], None]) -> Plan:
-    """A new run on `text_path` into `run_dir` (created and checked writable by the caller)."""
+    """A new run on `source` into `run_dir` (created and checked writable by the caller)."""
     model_kw, optim_kw, train_kw = _split(given)
-    data = corpus_mod.load(text_path, run_dir, encoding, warn)
+    data = corpus_mod.load(source, run_dir, encoding, warn)
     budget = train_kw.get("time_budget", 0.0)
     if budget:
         note("timing a few training steps to choose the model for this machine …")
@@ -66,7 +70,45 @@ def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n:
     if "embedding_dim" not in given:  # the embedding follows the hidden width unless given
         model_kw["embedding_dim"] = model_kw["hidden"]
     ocfg = OptimConfig(**{**d_optim, **optim_kw})
-    tcfg = TrainConfig(**{**d_train, **train_kw})
+    mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
+    tcfg, why = _train_config(data, given, {**d_train, **train_kw})
+    check_memory(mcfg, ocfg, tcfg)
+    if why:
+        note(why)
+    return Plan(data, run_dir, mcfg, ocfg, tcfg, None)
+
+
+def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: dict, encoding: str,
+              note: Callable[[str], None], warn: Callable[[str], None]) -> Plan:
+    """A new run on `source` that starts from the weights of the checkpoint (or run) `init`.
+    The architecture is the checkpoint's; the optimizer, schedule, budgets and the rest take
+    the same defaults as a new run's (nothing is timed: there is no model to choose)."""
+    model_kw, optim_kw, train_kw = _split(given)
+    ckpt = checkpoint.load(init, prefer="best.pkl")
+    mcfg = checkpoint.build_config(ModelConfig, ckpt["model_config"])
+    changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
+    if changed:
+        raise UsageError(f"--{changed[0].replace('_', '-')} cannot be given with --init-from: the architecture "
+                         "comes from the checkpoint")
+    data = corpus_mod.load(source, run_dir, encoding, warn, Vocab.from_dict(ckpt["vocab"]), extend)
+    _, d_optim, d_train, _ = defaults.choose(0.0, None, optim_kw.get("name", "adam"))
+    ocfg = OptimConfig(**{**d_optim, **optim_kw})
+    tcfg, why = _train_config(data, given, {**d_train, **train_kw})
+    begin = init_from.start(ckpt, mcfg, data.vocab, tcfg.seed)
+    if begin.record["added_chars"]:
+        added = begin.record["added_chars"]
+        note(f"added {len(added)} character(s) the model never saw to its vocabulary, with freshly initialised "
+             f"input and output rows: {' '.join(repr(ch) for ch in added)}")
+    check_memory(begin.mcfg, ocfg, tcfg)
+    if why:
+        note(why)
+    return Plan(data, run_dir, begin.mcfg, ocfg, tcfg, None, begin)
+
+
+def _train_config(data: Corpus, given: dict, train_kw: dict) -> tuple[TrainConfig, str]:
+    """The training config of a new run: the epochs of a run given no budget, and validation
+    at least once an epoch (unless --eval-every is given); and a note when the latter applies."""
+    tcfg = TrainConfig(**train_kw)
     if not set(BUDGETS) & set(given):
         tcfg = dataclasses.replace(tcfg, epochs=defaults.NO_BUDGET_EPOCHS)
     every = tcfg.eval_every
@@ -74,14 +116,11 @@ def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n:
         n_train = len(data.split(tcfg.val_fraction)[0])
         tcfg = dataclasses.replace(tcfg, eval_every=defaults.eval_every(every, n_train, tcfg.batch_size,
                                                                          tcfg.seq_len))
-    mcfg = ModelConfig(vocab_size=len(data.vocab), **model_kw)
-    check_memory(mcfg, ocfg, tcfg)
-    if tcfg.eval_every != every:
-        note(f"validating every {tcfg.eval_every} steps, not every {every}: an epoch is that short")
-    return Plan(data, run_dir, mcfg, ocfg, tcfg, None)
+    short = tcfg.eval_every != every
+    return tcfg, f"validating every {tcfg.eval_every} steps, not every {every}: an epoch is that short" if short else ""
 
 
-def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
+def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encoding: str,
            warn: Callable[[str], None]) -> Plan:
     """Continue the run at `path` (a run directory or checkpoint) exactly; the options
     given may change budgets and the like, never the architecture."""
@@ -98,17 +137,25 @@ def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
                          "comes from the checkpoint")
     ocfg, tcfg = configs_from_checkpoint(ckpt)
     ocfg, tcfg = dataclasses.replace(ocfg, **optim_kw), dataclasses.replace(tcfg, **train_kw)
-    text_path = text_path or Path(ckpt["corpus"]["path"])
-    if not text_path.exists():
-        raise CharlmError(f"the run's corpus {text_path} is gone; if it moved, pass it: "
-                          f"charlm train NEW_PATH --resume {path}")
-    data = corpus_mod.load(text_path, run_dir, ckpt["corpus"].get("encoding", encoding), warn)
+    old = files.from_record(ckpt["corpus"])
+    if not paths:
+        gone = [p for p in old.inputs if not Path(p).exists()]
+        if gone:
+            raise CharlmError(f"the run's corpus {gone[0]} is gone; if it moved, pass it: "
+                              f"charlm train NEW_PATH --resume {path}")
+    source = files.expand(paths or list(old.inputs), glob if paths else old.glob)
+    moved = files.changes(old, source) if not (old.single and source.single) else None
+    if moved:
+        raise CharlmError(f"the run's set of files changed since the checkpoint: {moved}; resuming would not "
+                          "continue the same run")
+    data = corpus_mod.load(source, run_dir, ckpt["corpus"].get("encoding", encoding), warn,
+                           Vocab.from_dict(ckpt["vocab"]), extend=True)
     if data.vocab.to_dict()["chars"] != ckpt["vocab"]["chars"] or \
             data.fingerprint.get("sha256") != ckpt["corpus"]["fingerprint"].get("sha256"):
         own = ckpt["corpus"]["path"]
         why = ("it changed since the checkpoint" if data.path == own
                else f"it is a different file from the run's corpus {own}")
-        raise CharlmError(f"{text_path} is not the text this run was trained on ({why}); "
+        raise CharlmError(f"{data.path} is not the text this run was trained on ({why}); "
                           "resuming would not continue the same run")
     check_memory(mcfg, ocfg, tcfg)
     return Plan(data, run_dir, mcfg, ocfg, tcfg, ckpt)
@@ -135,9 +182,9 @@ def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, thre
     return steps_per_second
 
 
-def fresh_run_dir(runs: Path, text_path: Path) -> Path:
+def fresh_run_dir(runs: Path, source: Source) -> Path:
     """runs/<corpus name>, or runs/<name>-2, -3 … if that already holds a run."""
-    base = runs / (text_path.stem or "run")
+    base = runs / source.name
     candidate, k = base, 1
     while (candidate / "last.pkl").exists() or (candidate / "best.pkl").exists():
         k += 1

@@ -23,6 +23,7 @@ from charlm import __version__, checkpoint, early_stop, model, optim, threads
 from charlm.data import batches
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError, UsageError
+from charlm.init_from import Start
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
 from charlm.parallel import FileSlice, Team
@@ -104,6 +105,7 @@ class RunState:
     best: float | None = None
     best_flat: np.ndarray | None = None         # (P,) the parameters best.pkl holds
     history: list = dataclasses.field(default_factory=list)
+    init_from: dict | None = None               # fine-tuning: where the starting weights came from
 
     def payload(self) -> dict:
         """Everything that defines the run at this instant, as plain data."""
@@ -122,8 +124,8 @@ class RunState:
             "rng": self.init_rng,
             "best_val_loss": self.best,
             "history": self.history,
-            "corpus": {"path": self.corpus.path, "encoding": self.corpus.encoding,
-                       "fingerprint": self.corpus.fingerprint},
+            "corpus": self.corpus.record(),
+            **({"init_from": self.init_from} if self.init_from else {}),
         }
 
 
@@ -148,15 +150,17 @@ def _metrics_file(run_dir: Path, resume_step: int | None):
 
 
 def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: dict | None,
-           threads_n: int, ids: dict) -> RunState:
-    """The run's state at its first step: fresh from the seed, or exactly as `resume` left it."""
+           threads_n: int, ids: dict, init: Start | None) -> RunState:
+    """The run's state at its first step: fresh from the seed (or from `init`'s weights, with a
+    fresh optimizer), or exactly as `resume` left it."""
     B = tcfg.batch_size
+    origin = init.record if init else (resume or {}).get("init_from")
     if resume is None:
         rng = np.random.default_rng(tcfg.seed)
-        params = model.init_params(mcfg, rng)
+        params = init.params if init else model.init_params(mcfg, rng)
         moments, opt_step = optim.init_state(ocfg, params)["slots"], 0
         progress = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
-        init_rng, carried, best, history = rng.bit_generator.state, None, None, []
+        init_rng, carried, best, history = init.rng_state if init else rng.bit_generator.state, None, None, []
     else:
         params, progress = resume["params"], dict(resume["progress"])
         moments, opt_step = resume["optimizer"]["slots"], resume["optimizer"]["step"]
@@ -174,7 +178,7 @@ def _start(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConf
         team.reset_state()
     opt = {"step": opt_step, "slots": {k: {"all": layout.pack(m)} for k, m in moments.items()}}
     return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
-                    progress, init_rng, best, team.flat.copy() if best is not None else None, history)
+                    progress, init_rng, best, team.flat.copy() if best is not None else None, history, origin)
 
 
 def _ids(corpus: Corpus, start: int, stop: int) -> np.ndarray | FileSlice:
@@ -240,8 +244,9 @@ def _score_best_on_all(r: RunState) -> float:
 
 def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig,
         resume: dict | None = None, should_stop: Callable[[], bool] = lambda: False,
-        threads_n: int | None = None) -> Iterator[dict]:
-    """Train, yielding events. `resume` is a loaded checkpoint to continue exactly.
+        threads_n: int | None = None, init: Start | None = None) -> Iterator[dict]:
+    """Train, yielding events. `resume` is a loaded checkpoint to continue exactly; `init`
+    the trained weights a fine-tuning run starts from.
     threads_n: BLAS threads per process (charlm/threads.py decides when None)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     train_ids, val_ids = corpus.split(tcfg.val_fraction)
@@ -264,7 +269,7 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     log_ln_v = math.log(len(corpus.vocab))
     threads_n = threads.blas_threads(threads_n)
     with threads.limited(threads_n):
-        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids)
+        r = _start(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids, init)
         with r.team:
             yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop, n_val)
 

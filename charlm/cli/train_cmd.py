@@ -21,6 +21,7 @@ from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.corpus_cmd import default_corpus
 from charlm.cli.sparkline import sparkline
+from charlm.data import files
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
@@ -60,9 +61,14 @@ def _opt(flag: str, help: str, default, **kw):
 
 
 def train(
-    corpus: Annotated[Path | None, typer.Argument(
-        help="UTF-8 text file to learn from",
+    corpus: Annotated[list[Path] | None, typer.Argument(
+        help="UTF-8 text file(s) or folder(s) to learn from. Several files are read in sorted path order as "
+             f"one text, with {files.SEPARATOR_RULE}; validation is the tail of that text (--val-fraction), as "
+             "for one file",
         show_default="the shakespeare corpus, else the python corpus (see `charlm corpus list`)")] = None,
+    glob: Annotated[str | None, typer.Option("--glob", help="In a folder, read the files (at any depth) whose "
+                                             "names match this pattern, e.g. '*.py'; hidden files and folders "
+                                             "are skipped", show_default="every file")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory",
                                                  show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
@@ -112,23 +118,39 @@ def train(
                                         "summary (metrics.jsonl still logs every step)")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
                                                    "checkpoint", show_default=False)] = None,
+    init_from: Annotated[Path | None, typer.Option("--init-from", help="Fine-tune: a new run on CORPUS that "
+                                                      "starts from this run's (best.pkl) or checkpoint's weights, "
+                                                      "with its architecture and a fresh optimizer; the other "
+                                                      "settings take the defaults of a run given no options",
+                                                      show_default=False)] = None,
+    extend_vocab: Annotated[bool, typer.Option("--extend-vocab", help="With --init-from: give characters the "
+                                               "model never saw fresh rows, instead of stopping")] = False,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
 ):
     """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
     inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
+    if init_from is not None and resume is not None:
+        raise UsageError("--init-from starts a new run and --resume continues one; give one of them")
+    if extend_vocab and init_from is None:
+        raise UsageError("--extend-vocab only applies to fine-tuning, with --init-from")
     if resume is not None:
-        plan = runs.resume(resume, corpus, given, encoding, common.say)
+        plan = runs.resume(resume, corpus or [], glob, given, encoding, common.say)
         _train_loop(plan, threads_n, quiet)
         return
-    text_path = corpus or default_corpus(lambda msg: err.print(msg))
-    run_dir = out or runs.fresh_run_dir(RUNS, text_path)
+    if not corpus and glob is not None:
+        raise UsageError("--glob picks files inside a folder, and no folder was given")
+    source = files.expand(corpus or [default_corpus(lambda msg: err.print(msg))], glob)
+    run_dir = out or runs.fresh_run_dir(RUNS, source)
     if out is not None and any((out / n).exists() for n in ("last.pkl", "best.pkl")):
         raise UsageError(f"{out} already holds a run; continue it with --resume {out}, or pick another --out")
     created = not run_dir.exists()
     runs.check_writable(run_dir)
     try:
-        plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
+        if init_from is not None:
+            plan = runs.fine_tune(source, run_dir, init_from, extend_vocab, given, encoding, inform, common.say)
+        else:
+            plan = runs.start(source, run_dir, given, encoding, threads_n, inform, common.say)
         inform(_settings(plan, given))
         _train_loop(plan, threads_n, quiet)
     except BaseException:
@@ -158,7 +180,12 @@ def _settings(plan: runs.Plan, given: dict) -> str:
     """The configuration that will run, and which of it the user chose."""
     span = f"a {plan.tcfg.time_budget:g}s budget" if plan.tcfg.time_budget else "no time budget"
     mine = [f"--{k.replace('_', '-')}" for k in (*runs.ARCH, "optimizer", "lr", "schedule") if k in given]
-    origin = f"defaults for {span}" + (f", with your {', '.join(mine)}" if mine else "")
+    yours = f", with your {', '.join(mine)}" if mine else ""
+    origin = f"defaults for {span}{yours}"
+    if plan.init:
+        step = plan.init.record["step"]
+        origin = (f"fine-tuning the model of {plan.init.record['path']}" + (f" (step {step})" if step else "")
+                  + f" with a fresh optimizer and the defaults of a new run{yours}")
     return (f"{origin}: {runs.describe(plan.mcfg)}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
             "`charlm train --help` gives the rule, and options you give win")
 
@@ -191,12 +218,12 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool) -> None:
 
     try:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
-                                threads_n=threads_n):
+                                threads_n=threads_n, init=plan.init):
             kind = ev["event"]
             if kind == train_mod.NOTE:
                 say(f"charlm: {ev['text']}")
             elif kind == train_mod.START:
-                verb = "resuming" if ckpt else "training"
+                verb = "resuming" if ckpt else "fine-tuning" if plan.init else "training"
                 chat(f"charlm: {verb} {runs.describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
                     f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                     f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
