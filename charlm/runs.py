@@ -106,11 +106,14 @@ def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: di
 
 
 def _train_config(data: Corpus, given: dict, train_kw: dict) -> tuple[TrainConfig, str]:
-    """The training config of a new run: the epochs of a run given no budget, and validation
-    at least once an epoch (unless --eval-every is given); and a note when the latter applies."""
+    """The training config of a new run: the epochs of a run given no budget, early stopping
+    when there is a validation split, and validation at least once an epoch (unless
+    --eval-every is given); and a note when the latter applies."""
     tcfg = TrainConfig(**train_kw)
     if not set(BUDGETS) & set(given):
         tcfg = dataclasses.replace(tcfg, epochs=defaults.NO_BUDGET_EPOCHS)
+    if "patience" not in given and tcfg.val_fraction > 0:
+        tcfg = dataclasses.replace(tcfg, patience=defaults.PATIENCE)
     every = tcfg.eval_every
     if "eval_every" not in given and tcfg.val_fraction > 0:
         n_train = len(data.split(tcfg.val_fraction)[0])
@@ -143,6 +146,8 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encodin
         if gone:
             raise CharlmError(f"the run's corpus {gone[0]} is gone; if it moved, pass it: "
                               f"charlm train NEW_PATH --resume {path}")
+    if paths and glob is None and any(Path(p).is_dir() for p in paths):
+        glob = old.glob  # a folder given again is searched with the run's --glob
     source = files.expand(paths or list(old.inputs), glob if paths else old.glob)
     moved = files.changes(old, source) if not (old.single and source.single) else None
     if moved:

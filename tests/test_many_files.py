@@ -73,7 +73,7 @@ def test_resume_refuses_a_changed_file_set_or_content(src):
                           "changed since the checkpoint")
     assert (src / "R" / "last.pkl").read_bytes() == before
     (src / "src" / "b.py").write_text("def b():\n    return 2\n" * 20)
-    proc = charlm(["train", "--resume", "R", "--max-steps", "6", "--quiet"], cwd=src)
+    proc = charlm(["train", "src", "--resume", "R", "--max-steps", "6", "--quiet"], cwd=src)  # the run's --glob
     assert proc.returncode == 0 and "after 6 steps" in proc.stderr, proc.stderr
 
 

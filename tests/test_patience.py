@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import early_stop
+from charlm import defaults, early_stop
 from tests.helpers import assert_one_line_error, charlm
 
 # lr 0.03 on a tiny GRU overfits a 4 KB text within ~200 steps; constant rate so a resume with
@@ -78,3 +78,13 @@ def test_patience_needs_a_validation_split(tmp_path: Path):
     assert_one_line_error(charlm(["train", "t.txt", "--patience", "2", "--val-fraction", "0", *FAST],
                                  cwd=tmp_path), 2, "--patience needs a validation split")
     assert not (tmp_path / "runs" / "t").exists()
+
+
+def test_the_default_comes_from_defaults_and_needs_a_split(tmp_path: Path):
+    (tmp_path / "t.txt").write_text(_text())
+    for name, extra, expected in (("D", [], defaults.PATIENCE), ("N", ["--val-fraction", "0"], 0)):
+        proc = charlm(["train", "t.txt", "--out", name, "--max-steps", "2", *FAST, *extra], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert pickle.loads((tmp_path / name / "last.pkl").read_bytes())["train_config"]["patience"] == expected
+    shown = " ".join(charlm(["train", "--help"], cwd=tmp_path).stdout.split())  # the rule, however it wraps
+    assert f"stopping early after {defaults.PATIENCE} validations without a new best" in shown

@@ -106,7 +106,8 @@ def train(
                                                  "chars during training (0 = all); all are scored at the end",
                                                  T.val_max_chars, min=0)] = None,
     patience: Annotated[int | None, _opt("--patience", "Stop after K validations in a row without a new best "
-                                            "val loss (0 = never); resumes count on", T.patience, min=0)] = None,
+                                            "val loss (0 = never); resumes count on",
+                                            f"{defaults.PATIENCE}, or 0 with --val-fraction 0", min=0)] = None,
     seed: Annotated[int | None, _opt("--seed", "Random seed (same seed, same run)", T.seed, min=0)] = None,
     workers: Annotated[int | None, _opt("--workers", f"Processes sharing the batch's lanes (env {threads.ENV_WORKERS})",
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
@@ -127,7 +128,7 @@ def train(
                                                "model never saw fresh rows, instead of stopping")] = False,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
 ):
-    """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
+    """Train a model on text files (or fine-tune one); checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
     inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
     if init_from is not None and resume is not None:
