@@ -26,8 +26,9 @@ shorter than that (but not under 10 steps): on a small corpus the best point can
 come within a few epochs.
 A run with a validation split stops after 5 validations without a new best
 (--patience; RESULTS.md "Early stopping"): in every step-budgeted run measured the
-validation loss fell without a pause until its best, so the stop never cost any
-loss, and the 1,000-step Korean run, best at step 198, stopped at step 253 instead.
+validation loss fell to its best with at most one validation's pause, so the stop
+never cost any loss, and the 1,000-step Korean run, best at step 198, stopped at
+step 253 instead.
 """
 
 from __future__ import annotations
