@@ -23,6 +23,7 @@ import numpy as np
 from charlm import beam as beam_mod
 from charlm import checkpoint, parallel, runs
 from charlm import train as train_mod
+from charlm.data import files
 from charlm.errors import CharlmError, UsageError
 from charlm.evaluate import Score
 from charlm.model import ModelConfig
@@ -137,8 +138,9 @@ def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "u
     def note(text: str) -> None:
         tell({"event": train_mod.NOTE, "text": text})
 
-    with runs.new_run_dir(out, Path(corpus)) as run_dir:
-        plan = runs.start(Path(corpus), run_dir, options, encoding, threads, note, note)
+    source = files.expand([Path(corpus)], None)
+    with runs.new_run_dir(out, source) as run_dir:
+        plan = runs.start(source, run_dir, options, encoding, threads, note, note)
         for event in train_mod.run(plan.data, run_dir, plan.mcfg, plan.ocfg, plan.tcfg, None, threads_n=threads):
             tell(event)
             if event["event"] == train_mod.DIVERGED:

@@ -8,7 +8,8 @@ On disk a checkpoint is a dict of builtins and numpy arrays only — no pickled 
     vocab {"chars", "counts"}, params {name: array}, optimizer {"step", "slots"}
     progress {"step", "epoch", "window", "chars", "elapsed"}, carried_state {"h", "c"},
     rng (numpy bit-generator state), best_val_loss, history [...],
-    corpus {"path", "encoding", "fingerprint"}
+    corpus {"path", "encoding", "fingerprint"} (several files: also "files", "inputs", "glob"),
+    init_from {"path", "sha256", "step", "corpus", "added_chars", "init_from"} (fine-tuned runs only)
 
 `payload(...)` builds that dict (the one writer), `load(...)` checks it and returns
 a `Checkpoint` (the one reader): nothing else in charlm reads a checkpoint's keys.
@@ -65,10 +66,21 @@ class Progress:
 
 @dataclass(frozen=True)
 class CorpusRecord:
-    """Which text a run trained on: where it was, how it was decoded, its fingerprint."""
+    """Which text a run trained on: where it was, how it was decoded, its fingerprint; for a
+    corpus of several files, which files, from which inputs (charlm/data/files.py)."""
     path: str
     encoding: str
     fingerprint: dict               # {"sha256", "bytes", …} (charlm/data/corpus.py)
+    files: tuple | None = None      # the files read, in order (several files only)
+    inputs: tuple | None = None     # the paths given (files and folders)
+    glob: str | None = None         # the pattern folders were searched with
+
+    def to_dict(self) -> dict:
+        """As stored (Corpus.record()): the several-file fields only when there are several."""
+        d = {"path": self.path, "encoding": self.encoding, "fingerprint": self.fingerprint}
+        if self.files is not None:
+            d |= {"files": list(self.files), "inputs": list(self.inputs or ()), "glob": self.glob}
+        return d
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,7 @@ class Checkpoint:
     best_val_loss: float | None = None
     history: list = dataclasses.field(default_factory=list)   # [{step, seconds, train_loss, val_loss}]
     corpus: CorpusRecord | None = None
+    init_from: dict | None = None   # a fine-tuned run: the checkpoint its weights came from
 
     @property
     def run_dir(self) -> Path:
@@ -107,8 +120,9 @@ class Checkpoint:
 
 def payload(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, vocab: Vocab, params: dict,
             optimizer: dict, progress: dict, carried_state: dict, rng: dict, best_val_loss: float | None,
-            history: list, corpus: CorpusRecord) -> dict:
-    """The one writer of the layout: everything that defines a run at an instant, as plain data."""
+            history: list, corpus: dict, init_from: dict | None = None) -> dict:
+    """The one writer of the layout: everything that defines a run at an instant, as plain data.
+    corpus: Corpus.record(); init_from: a fine-tuned run's origin (charlm/init_from.py)."""
     return {
         "charlm_version": __version__,
         "model_config": dataclasses.asdict(mcfg),
@@ -122,7 +136,8 @@ def payload(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, vocab: Voca
         "rng": rng,
         "best_val_loss": best_val_loss,
         "history": history,
-        "corpus": dataclasses.asdict(corpus),
+        "corpus": corpus,
+        **({"init_from": init_from} if init_from else {}),
     }
 
 
@@ -207,8 +222,9 @@ def _typed(data: dict, path: Path) -> Checkpoint:
         optim_cfg = build_config(OptimConfig, data["optim_config"]) if "optim_config" in data else None
         train_cfg = build_config(TrainConfig, data["train_config"]) if "train_config" in data else None
         corpus = data.get("corpus")
-        corpus = corpus and CorpusRecord(str(corpus["path"]), corpus.get("encoding") or "utf-8",
-                                         dict(corpus.get("fingerprint") or {}))
+        corpus = corpus and CorpusRecord(
+            str(corpus["path"]), corpus.get("encoding") or "utf-8", dict(corpus.get("fingerprint") or {}),
+            *((tuple(corpus["files"]), tuple(corpus["inputs"]), corpus.get("glob")) if "files" in corpus else ()))
     except (TypeError, KeyError, ValueError, CharlmError) as e:
         raise CharlmError(f"{path} has an invalid configuration: {e}") from None
     progress = data.get("progress")
@@ -220,7 +236,7 @@ def _typed(data: dict, path: Path) -> Checkpoint:
         if progress else None,
         carried_state=data.get("carried_state"), rng=data.get("rng"),
         best_val_loss=float(best) if isinstance(best, (int, float)) else None,
-        history=list(data.get("history") or []), corpus=corpus)
+        history=list(data.get("history") or []), corpus=corpus, init_from=data.get("init_from"))
 
 
 def build_config(cls, d: dict | None):
@@ -234,7 +250,7 @@ TRAINING = ("optimizer", "progress", "carried_state", "rng", "best_val_loss", "h
             "train_config", "optim_config")
 _KINDS = {"model_config": dict, "vocab": dict, "params": dict, "train_config": dict, "optim_config": dict,
           "optimizer": dict, "progress": dict, "carried_state": dict, "rng": dict, "history": list,
-          "corpus": dict}
+          "corpus": dict, "init_from": dict}
 
 
 def validate(ckpt: dict, where: str) -> None:

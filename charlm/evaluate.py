@@ -12,7 +12,7 @@ import numpy as np
 
 from charlm import defaults, model
 from charlm.checkpoint import Checkpoint
-from charlm.data import batches
+from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
@@ -88,21 +88,21 @@ def score_part(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int, s
 
 
 def held_out(ckpt: Checkpoint, note: Callable[[str], None] = lambda text: None) -> np.ndarray:
-    """The validation split of a run's own corpus (read through the run's id cache),
-    refusing when the run has none, or the corpus is gone or changed since training."""
+    """The validation split of a run's own corpus (read through the run's id cache, in the
+    model's vocabulary), refusing when the run has none, or the corpus is gone or changed."""
     info = ckpt.corpus
-    path = Path(info.path if info else "")
     val_fraction = ckpt.train.val_fraction if ckpt.train else defaults.VAL_FRACTION
     if not val_fraction:
         raise CharlmError("the run has no validation split (it was trained with --val-fraction 0); "
                           "pass a text FILE to use instead")
-    if not info or not path.is_file():
+    source = files.from_record(info.to_dict()) if info else None
+    if source is None or not all(Path(f).is_file() for f in source.files):
         raise CharlmError(f"the run's corpus {info.path if info else '(unknown)'} is gone; "
                           "give a text file to use instead")
-    data = corpus_mod.load(path, ckpt.run_dir, info.encoding, note)
+    data = corpus_mod.load(source, ckpt.run_dir, info.encoding, note, ckpt.vocab, extend=True)
     if data.fingerprint.get("sha256") != info.fingerprint.get("sha256"):
-        raise CharlmError(f"{path} changed since training, so its validation split is not the text the model "
-                          "held out; give a text file to use instead")
+        raise CharlmError(f"{source.label} changed since training, so its validation split is not the text the "
+                          "model held out; give a text file to use instead")
     val = data.split(val_fraction)[1]
     if len(val) < 2:
         raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; "

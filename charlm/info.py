@@ -30,6 +30,7 @@ def summary(ckpt: Checkpoint) -> dict:
         "corpus": corpus and corpus.path, "corpus_fingerprint": corpus and corpus.fingerprint,
         "train_config": ckpt.train and dataclasses.asdict(ckpt.train),
         "optim_config": ckpt.optim and dataclasses.asdict(ckpt.optim),
+        "init_from": ckpt.init_from,
     }
 
 

@@ -28,6 +28,8 @@ class TrainConfig:
     sample_every: int = defaults.SAMPLE_EVERY      # sample every this many validations, 10% of a run apart; 0 = never
     seed: int = defaults.SEED       # init, dropout masks: same seed, same run
     workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
+    patience: int | None = None     # stop after this many validations without a new best; 0 = never;
+                                    # None = defaults.PATIENCE when there is a validation split
     engine: str = defaults.ENGINE   # numpy | torch (charlm/engines): who computes the steps; same model either way
 
     def __post_init__(self):
@@ -35,6 +37,8 @@ class TrainConfig:
         object.__setattr__(self, "max_steps", steps)   # budgets not given: defaults.budgets decides
         object.__setattr__(self, "epochs", epochs)
         object.__setattr__(self, "time_budget", seconds)
+        if self.patience is None:
+            object.__setattr__(self, "patience", defaults.PATIENCE if self.val_fraction > 0 else 0)
         if self.seq_len < 1 or self.batch_size < 1:
             raise UsageError("--seq-len and --batch-size must be ≥ 1")
         if not 0.0 <= self.val_fraction < 1.0:
@@ -43,8 +47,10 @@ class TrainConfig:
             raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
         if (self.eval_every is not None and self.eval_every < 1) or self.log_every < 1:
             raise UsageError("--eval-every and --log-every must be ≥ 1")
-        if self.workers < 0 or self.val_max_chars < 0:
-            raise UsageError("--workers and --val-max-chars must be ≥ 0")
+        if self.workers < 0 or self.val_max_chars < 0 or self.patience < 0:
+            raise UsageError("--workers, --val-max-chars and --patience must be ≥ 0")
+        if self.patience and not self.val_fraction:
+            raise UsageError("--patience needs a validation split to watch; drop --val-fraction 0")
         if self.engine not in engines.ENGINES:
             raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(engines.ENGINES)}")
 

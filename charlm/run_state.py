@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm import checkpoint, engines, model, optim
-from charlm.checkpoint import Checkpoint, CorpusRecord
+from charlm.checkpoint import Checkpoint
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError
+from charlm.init_from import Start
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
 from charlm.run_config import TrainConfig
@@ -43,6 +44,7 @@ class RunState:
     best: float | None = None
     best_flat: object = None                    # the team's snapshot of the parameters best.pkl holds
     history: list = dataclasses.field(default_factory=list)
+    init_from: dict | None = None               # fine-tuning: where the starting weights came from
 
     def payload(self) -> dict:
         """Everything that defines the run at this instant, as a checkpoint's plain data. Every
@@ -52,21 +54,23 @@ class RunState:
         return checkpoint.payload(
             self.mcfg, self.ocfg, self.tcfg, c.vocab, params, optimizer={"step": self.opt["step"], "slots": slots},
             progress=self.progress, carried_state=carried,
-            rng=self.init_rng, best_val_loss=self.best, history=self.history,
-            corpus=CorpusRecord(c.path, c.encoding, c.fingerprint))
+            rng=self.init_rng, best_val_loss=self.best, history=self.history, corpus=c.record(),
+            init_from=self.init_from)
 
 
 def begin(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: Checkpoint | None,
-          threads_n: int, ids: dict, device: str = "auto") -> RunState:
-    """The run's state at its first step: fresh from the seed, or exactly as `resume` left it.
+          threads_n: int, ids: dict, device: str = "auto", init: Start | None = None) -> RunState:
+    """The run's state at its first step: fresh from the seed (or from `init`'s weights, with a
+    fresh optimizer), or exactly as `resume` left it.
     ids: the id arrays (or file slices) the team's ranks read, by name; device: the torch engine's."""
     B = tcfg.batch_size
+    origin = init.record if init else resume and resume.init_from
     if resume is None:
         rng = np.random.default_rng(tcfg.seed)
-        params = model.init_params(mcfg, rng)
+        params = init.params if init else model.init_params(mcfg, rng)
         moments, opt_step = optim.init_state(ocfg, params)["slots"], 0
         progress = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
-        init_rng, carried, best, history = rng.bit_generator.state, None, None, []
+        init_rng, carried, best, history = init.rng_state if init else rng.bit_generator.state, None, None, []
     else:
         params, progress = resume.params, dataclasses.asdict(resume.progress)
         moments, opt_step = resume.optimizer["slots"], resume.optimizer["step"]
@@ -83,7 +87,7 @@ def begin(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfi
         team.reset_state()
     opt = team.optimizer_state(opt_step, moments)
     return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
-                    progress, init_rng, best, team.snapshot() if best is not None else None, history)
+                    progress, init_rng, best, team.snapshot() if best is not None else None, history, origin)
 
 
 class Clock:

@@ -1,9 +1,10 @@
 """Starting and resuming a training run: the options given → checked configs, before any training.
 
 The library side of `charlm train`. `start` merges the options given with the
-defaults (charlm/defaults.py: the tier chosen by measured speed, E = H, the epochs
-of a run given no budget, the validation interval); `resume` checks a checkpoint
-and its corpus and applies the options that may change. Both refuse a configuration
+defaults (charlm/defaults.py, through the config dataclasses; the tier is chosen
+here, by measured speed); `resume` checks a checkpoint
+and its corpus and applies the options that may change; `fine_tune` starts a new
+run from a trained model's weights (charlm/init_from.py). All refuse a configuration
 the machine cannot hold, and return a `Plan` for `train.run`. What the user should
 hear goes through two callbacks: `note` (what was chosen and why; the CLI mutes it
 under --quiet) and `warn` (always shown). Nothing here prints.
@@ -18,10 +19,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm import checkpoint, defaults, memory, speed
-from charlm.data import batches
+from charlm import checkpoint, defaults, init_from, memory, speed
+from charlm.checkpoint import Checkpoint
+from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
+from charlm.data.files import Source
 from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
@@ -30,7 +33,7 @@ from charlm.run_config import TrainConfig
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
-         "val_max_chars", "seed", "workers", "sample_every", "engine")
+         "val_max_chars", "seed", "workers", "sample_every", "engine", "patience")
 RUNS = Path("runs")  # where a run goes when no directory is named: runs/<corpus name>
 
 
@@ -42,7 +45,8 @@ class Plan:
     mcfg: ModelConfig
     ocfg: OptimConfig
     tcfg: TrainConfig
-    checkpoint: dict | None                 # what a resume continues; None for a new run
+    checkpoint: Checkpoint | None           # what a resume continues; None for a new run
+    init: init_from.Start | None = None     # the weights a fine-tuning run starts from
 
 
 def _split(given: dict) -> tuple[dict, dict, dict]:
@@ -51,11 +55,11 @@ def _split(given: dict) -> tuple[dict, dict, dict]:
     return ({k: given[k] for k in ARCH if k in given}, optim_kw, {k: given[k] for k in TRAIN if k in given})
 
 
-def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n: int | None,
+def start(source: Source, run_dir: Path, given: dict, encoding: str, threads_n: int | None,
           note: Callable[[str], None], warn: Callable[[str], None]) -> Plan:
-    """A new run on `text_path` into `run_dir` (created and checked writable by the caller)."""
+    """A new run on `source` into `run_dir` (see new_run_dir)."""
     model_kw, optim_kw, train_kw = _split(given)
-    data = corpus_mod.load(text_path, run_dir, encoding, warn)
+    data = corpus_mod.load(source, run_dir, encoding, warn)
     budget = train_kw.get("time_budget", 0.0)
     if budget:
         note("timing a few training steps to choose the model for this machine …")
@@ -68,10 +72,34 @@ def start(text_path: Path, run_dir: Path, given: dict, encoding: str, threads_n:
     return Plan(data, run_dir, mcfg, ocfg, tcfg, None)
 
 
-def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
+def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: dict, encoding: str,
+              note: Callable[[str], None], warn: Callable[[str], None]) -> Plan:
+    """A new run on `source` that starts from the weights of the checkpoint (or run) `init`.
+    The architecture is the checkpoint's; the optimizer, schedule, budgets and the rest take
+    the same defaults as a new run's (nothing is timed: there is no model to choose)."""
+    model_kw, optim_kw, train_kw = _split(given)
+    ckpt = checkpoint.load(init, prefer="best.pkl")
+    mcfg = ckpt.model
+    changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
+    if changed:
+        raise UsageError(f"--{changed[0].replace('_', '-')} cannot be given with --init-from: the architecture "
+                         "comes from the checkpoint")
+    data = corpus_mod.load(source, run_dir, encoding, warn, ckpt.vocab, extend)
+    ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
+    begin = init_from.start(ckpt, data.vocab, tcfg.seed)
+    if begin.record["added_chars"]:
+        added = begin.record["added_chars"]
+        note(f"added {len(added)} character(s) the model never saw to its vocabulary, with freshly initialised "
+             f"input and output rows: {' '.join(repr(ch) for ch in added)}")
+    check_memory(begin.mcfg, ocfg, tcfg)
+    return Plan(data, run_dir, begin.mcfg, ocfg, tcfg, None, begin)
+
+
+def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encoding: str,
            warn: Callable[[str], None]) -> Plan:
     """Continue the run at `path` (a run directory or checkpoint) exactly; the options
-    given may change budgets and the like, never the architecture."""
+    given may change budgets and the like, never the architecture. `paths` (and `glob`):
+    the corpus, when it moved; by default the files the run recorded."""
     model_kw, optim_kw, train_kw = _split(given)
     ckpt = checkpoint.load(path, prefer="last.pkl", training=True)
     run_dir = ckpt.run_dir
@@ -84,17 +112,26 @@ def resume(path: Path, text_path: Path | None, given: dict, encoding: str,
         raise UsageError(f"--{changed[0].replace('_', '-')} cannot change when resuming: the architecture "
                          "comes from the checkpoint")
     ocfg, tcfg = dataclasses.replace(ckpt.optim, **optim_kw), dataclasses.replace(ckpt.train, **train_kw)
-    own = ckpt.corpus.path
-    text_path = text_path or Path(own)
-    if not text_path.exists():
-        raise CharlmError(f"the run's corpus {text_path} is gone; if it moved, pass it: "
-                          f"charlm train NEW_PATH --resume {path}")
-    data = corpus_mod.load(text_path, run_dir, ckpt.corpus.encoding, warn)
+    old = files.from_record(ckpt.corpus.to_dict())
+    if not paths:
+        gone = [p for p in old.inputs if not Path(p).exists()]
+        if gone:
+            raise CharlmError(f"the run's corpus {gone[0]} is gone; if it moved, pass it: "
+                              f"charlm train NEW_PATH --resume {path}")
+    if paths and glob is None and any(Path(p).is_dir() for p in paths):
+        glob = old.glob  # a folder given again is searched with the run's --glob
+    source = files.expand(paths or list(old.inputs), glob if paths else old.glob)
+    moved = files.changes(old, source) if not (old.single and source.single) else None
+    if moved:
+        raise CharlmError(f"the run's set of files changed since the checkpoint: {moved}; resuming would not "
+                          "continue the same run")
+    data = corpus_mod.load(source, run_dir, ckpt.corpus.encoding, warn, ckpt.vocab, extend=True)
     if data.vocab.chars != ckpt.vocab.chars or \
             data.fingerprint.get("sha256") != ckpt.corpus.fingerprint.get("sha256"):
+        own = ckpt.corpus.path
         why = ("it changed since the checkpoint" if data.path == own
                else f"it is a different file from the run's corpus {own}")
-        raise CharlmError(f"{text_path} is not the text this run was trained on ({why}); "
+        raise CharlmError(f"{data.path} is not the text this run was trained on ({why}); "
                           "resuming would not continue the same run")
     check_memory(mcfg, ocfg, tcfg)
     return Plan(data, run_dir, mcfg, ocfg, tcfg, ckpt)
@@ -125,9 +162,9 @@ def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, thre
     return steps_per_second
 
 
-def fresh_run_dir(runs: Path, text_path: Path) -> Path:
+def fresh_run_dir(runs: Path, source: Source) -> Path:
     """runs/<corpus name>, or runs/<name>-2, -3 … if that already holds a run."""
-    base = runs / (text_path.stem or "run")
+    base = runs / source.name
     candidate, k = base, 1
     while holds_run(candidate):
         k += 1
@@ -140,11 +177,11 @@ def holds_run(run_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def new_run_dir(out: Path | None, text_path: Path) -> Iterator[Path]:
+def new_run_dir(out: Path | None, source: Source) -> Iterator[Path]:
     """The directory a new run writes to: `out`, or runs/<corpus name>(-2, -3 …). Refused when
     it already holds a run, checked writable, and removed again when the run ends (error,
     Ctrl-C) before any checkpoint is in it, so a failed start leaves no debris."""
-    run_dir = Path(out) if out is not None else fresh_run_dir(RUNS, text_path)
+    run_dir = Path(out) if out is not None else fresh_run_dir(RUNS, source)
     if holds_run(run_dir):
         raise UsageError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, or pick another --out")
     created = not run_dir.exists()

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import checkpoint, defaults, optim, threads
+from charlm import checkpoint, defaults, early_stop, optim, threads
 from charlm.checkpoint import Checkpoint
 from charlm.data import batches
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError
+from charlm.init_from import Start
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
 from charlm.parallel import FileSlice
@@ -126,8 +127,9 @@ def _score_best_on_all(r: RunState) -> float:
 
 def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig,
         resume: Checkpoint | None = None, should_stop: Callable[[], bool] = lambda: False,
-        threads_n: int | None = None, device: str = "auto") -> Iterator[dict]:
-    """Train, yielding events. `resume` is a loaded checkpoint to continue exactly.
+        threads_n: int | None = None, device: str = "auto", init: Start | None = None) -> Iterator[dict]:
+    """Train, yielding events. `resume` is a loaded checkpoint to continue exactly; `init`
+    the trained weights a fine-tuning run starts from.
     threads_n: BLAS threads per process (charlm/threads.py decides when None).
     device: where the torch engine trains (auto | cpu | cuda | mps; see charlm/engines)."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,7 @@ def run(corpus: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tcf
     log_ln_v = math.log(len(corpus.vocab))
     threads_n = threads.blas_threads(threads_n)
     with threads.limited(threads_n):
-        r = begin(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids, device)
+        r = begin(corpus, mcfg, ocfg, tcfg, resume, threads_n, ids, device, init)
         with r.team:
             yield from _loop(r, run_dir, windows, log_ln_v, resume is not None, should_stop, n_val)
 
@@ -179,7 +181,7 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
     while True:
         # only when resuming a run that had already ended: the clock is read after each step (below),
         # so the time between steps cannot end a run whose last checkpoint then says it had time left
-        reason = budget_reached(tcfg, progress, windows)
+        reason = budget_reached(tcfg, progress, windows) or early_stop.reason(tcfg.patience, r.history)
         if reason:
             break
         ev = _train_step(r, windows, log_ln_v)
@@ -199,6 +201,8 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
             with clock.paused():  # budgets count training time, not validation
                 val_event = _save(r, run_dir, _validate(r, "val"), smoothed, final=bool(reason))
             evals += 1
+            if not reason and (reason := early_stop.reason(tcfg.patience, r.history)):
+                val_event["final"] = True
         if progress["step"] % tcfg.log_every == 0 or val_event:
             metrics.write(json.dumps({
                 "step": progress["step"], "seconds": round(progress["elapsed"], 3), "epoch": progress["epoch"],

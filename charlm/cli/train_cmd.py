@@ -15,14 +15,15 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import defaults, runs, threads
+from charlm import defaults, early_stop, runs, threads
 from charlm import train as train_mod
 from charlm.cli import common
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.corpus_cmd import default_corpus
 from charlm.cli.sparkline import sparkline
+from charlm.data import files
 from charlm.engines import launch
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, UsageError
 from charlm.model import ModelConfig
 from charlm.optim import OptimConfig
 from charlm.train import TrainConfig
@@ -67,9 +68,14 @@ def _opt(flag: str, help: str, default, **kw):
 
 
 def train(
-    corpus: Annotated[Path | None, typer.Argument(
-        help="UTF-8 text file to learn from",
+    corpus: Annotated[list[Path] | None, typer.Argument(
+        help="UTF-8 text file(s) or folder(s) to learn from. Several files are read in sorted path order as "
+             f"one text, with {files.SEPARATOR_RULE}; validation is the tail of that text (--val-fraction), as "
+             "for one file",
         show_default="the shakespeare corpus, else the python corpus (see `charlm corpus list`)")] = None,
+    glob: Annotated[str | None, typer.Option("--glob", help="In a folder, read the files (at any depth) whose "
+                                             "names match this pattern, e.g. '*.py'; hidden files and folders "
+                                             "are skipped", show_default="every file")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory",
                                                  show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
@@ -107,6 +113,9 @@ def train(
     val_max_chars: Annotated[int | None, _opt("--val-max-chars", "Validate on the first N validation "
                                                  "chars during training (0 = all); all are scored at the end",
                                                  T.val_max_chars, min=0)] = None,
+    patience: Annotated[int | None, _opt("--patience", "Stop after K validations in a row without a new best "
+                                            "val loss (0 = never); resumes count on",
+                                            f"{defaults.PATIENCE}, or 0 with --val-fraction 0", min=0)] = None,
     seed: Annotated[int | None, _opt("--seed", "Random seed (same seed, same run)", T.seed, min=0)] = None,
     workers: Annotated[int | None, _opt("--workers", f"Processes sharing the batch's lanes (env {threads.ENV_WORKERS})",
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
@@ -123,22 +132,36 @@ def train(
                                         "summary (metrics.jsonl still logs every step)")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
                                                    "checkpoint", show_default=False)] = None,
+    init_from: Annotated[Path | None, typer.Option("--init-from", help="Fine-tune: a new run on CORPUS that "
+                                                      "starts from this run's (best.pkl) or checkpoint's weights, "
+                                                      "with its architecture and a fresh optimizer; the other "
+                                                      "settings take the defaults of a run given no options",
+                                                      show_default=False)] = None,
+    extend_vocab: Annotated[bool, typer.Option("--extend-vocab", help="With --init-from: give characters the "
+                                               "model never saw fresh rows, instead of stopping")] = False,
     encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
 ):
-    """Train a model on a text file; checkpoints go to the run directory (best.pkl, last.pkl)."""
+    """Train a model on text files (or fine-tune one); checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
     device = given.get("device", "auto")
+    if init_from is not None and resume is not None:
+        raise UsageError("--init-from starts a new run and --resume continues one; give one of them")
+    if extend_vocab and init_from is None:
+        raise UsageError("--extend-vocab only applies to fine-tuning, with --init-from")
+    if not corpus and glob is not None and resume is None:
+        raise UsageError("--glob picks files inside a folder, and no folder was given")
     rt = launch.runtime(given.get("engine"), device, threads_n)  # None: the numpy engine, one launch
     if rt is not None and "workers" in given:
         common.say("--workers is the numpy engine's; the torch engine's processes are torchrun's (--nproc_per_node)")
     try:
-        _train(corpus, out, resume, given, encoding, threads_n, quiet, device, rt)
+        _train(corpus or [], glob, out, resume, init_from, extend_vocab, given, encoding, threads_n, quiet, device, rt)
     finally:
         launch.shutdown(rt)
 
 
-def _train(corpus: Path | None, out: Path | None, resume: Path | None, given: dict, encoding: str,
-           threads_n: int | None, quiet: bool, device: str, rt) -> None:
+def _train(corpus: list[Path], glob: str | None, out: Path | None, resume: Path | None, init_from: Path | None,
+           extend_vocab: bool, given: dict, encoding: str, threads_n: int | None, quiet: bool, device: str,
+           rt) -> None:
     """Plan the run (on rank 0 of a torchrun launch, which tells the others) and train it."""
     inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
 
@@ -149,15 +172,19 @@ def _train(corpus: Path | None, out: Path | None, resume: Path | None, given: di
             launch.follow(plan, threads_n, device)
 
     if resume is not None:
-        go(launch.share(rt, lambda: runs.resume(resume, corpus, given, encoding, common.say)))
+        go(launch.share(rt, lambda: runs.resume(resume, corpus, glob, given, encoding, common.say)))
     elif not launch.leads(rt):
         go(launch.share(rt, None))
     else:
         with contextlib.ExitStack() as stack:  # a failed start or run leaves no empty run directory behind
             def start() -> runs.Plan:  # inside share: under torchrun, a refusal here reaches every rank
-                text_path = corpus or default_corpus(lambda msg: err.print(msg))
-                run_dir = stack.enter_context(runs.new_run_dir(out, text_path))
-                plan = runs.start(text_path, run_dir, given, encoding, threads_n, inform, common.say)
+                source = files.expand(corpus or [default_corpus(lambda msg: err.print(msg))], glob)
+                run_dir = stack.enter_context(runs.new_run_dir(out, source))
+                if init_from is not None:
+                    plan = runs.fine_tune(source, run_dir, init_from, extend_vocab, given, encoding, inform,
+                                          common.say)
+                else:
+                    plan = runs.start(source, run_dir, given, encoding, threads_n, inform, common.say)
                 inform(_settings(plan, given))
                 return plan
             go(launch.share(rt, start))
@@ -184,7 +211,12 @@ def _settings(plan: runs.Plan, given: dict) -> str:
     """The configuration that will run, and which of it the user chose."""
     span = f"a {plan.tcfg.time_budget:g}s budget" if plan.tcfg.time_budget else "no time budget"
     mine = [f"--{k.replace('_', '-')}" for k in (*runs.ARCH, "optimizer", "lr", "schedule") if k in given]
-    origin = f"defaults for {span}" + (f", with your {', '.join(mine)}" if mine else "")
+    yours = f", with your {', '.join(mine)}" if mine else ""
+    origin = f"defaults for {span}{yours}"
+    if plan.init:
+        step = plan.init.record["step"]
+        origin = (f"fine-tuning the model of {plan.init.record['path']}" + (f" (step {step})" if step else "")
+                  + f" with a fresh optimizer and the defaults of a new run{yours}")
     return (f"{origin}: {runs.describe(plan.mcfg)}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
             "`charlm train --help` gives the rule, and options you give win")
 
@@ -217,12 +249,12 @@ def _train_loop(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str
 
     try:
         for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
-                                threads_n=threads_n, device=device):
+                                threads_n=threads_n, device=device, init=plan.init):
             kind = ev["event"]
             if kind == train_mod.NOTE:  # a choice explained (not under --quiet), or a change to what was asked
                 (chat if ev.get("chosen") else say)(f"charlm: {ev['text']}")
             elif kind == train_mod.START:
-                verb = "resuming" if ckpt else "training"
+                verb = "resuming" if ckpt else "fine-tuning" if plan.init else "training"
                 chat(f"charlm: {verb} {runs.describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
                     f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                     f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
@@ -330,6 +362,9 @@ def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, resumed_at: int | None)
     err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
               f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
               f"  next: charlm sample --model {run_dir}   |   charlm eval perplexity {scored}--model {run_dir}")
-    if ev["step"] == resumed_at:
+    if ev["step"] == resumed_at and ev["reason"] == early_stop.reason(tcfg.patience, ev.get("history", [])):
+        err.print(f"charlm: this run had already stopped early, so nothing was trained; to train on, allow more "
+                  f"validations without improvement: charlm train --resume {run_dir} --patience {2 * tcfg.patience}")
+    elif ev["step"] == resumed_at:
         err.print(f"charlm: this run had already reached its budget, so nothing was trained; to train on, "
                   f"raise it: charlm train --resume {run_dir} {_raised(tcfg)}")

@@ -114,6 +114,11 @@ def info(
         ("corpus", f"{data['corpus']} ({fp.get('size', '?'):,} bytes, sha256 {str(fp.get('sha256'))[:16]}…)"
          if fp else str(data["corpus"])),
     ]
+    if origin := data["init_from"]:
+        added = origin.get("added_chars") or ""
+        lines.append(("fine-tuned", f"from {origin.get('path')} (step {origin.get('step')}, sha256 "
+                                    f"{str(origin.get('sha256'))[:16]}…, trained on {origin.get('corpus')})"
+                                    + (f"; added {len(added)} new character(s)" if added else "")))
     for key, value in lines:
         print(f"{key:>11}  {value}")
 

@@ -10,12 +10,16 @@ unsigned dtype that fits (uint8 for V ≤ 256, else uint16, else uint32) in a ra
 corpus is unchanged: same size and mtime, or — when only the mtime moved — the
 same SHA-256; otherwise it is rebuilt. A cache file whose size does not match its
 description (cut short by a full disk, or damaged) is rebuilt too, with a note.
+
+A corpus can be several files (charlm/data/files.py says which and how they are
+joined). Fine-tuning encodes a new text with the model's vocabulary (`vocab=`): ids
+keep their meaning, and characters the model never saw are an error that lists
+them, or (`extend=True`) are appended after the model's own, in code-point order.
 """
 
 from __future__ import annotations
 
 import codecs
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -24,20 +28,27 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.data import files as files_mod
+from charlm.data.files import CHUNK_BYTES, Source, check_readable
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 
-CHUNK_BYTES = 1 << 22  # 4 MiB of text per pass step
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
 class Corpus:
-    path: str                 # the text file, resolved
+    path: str                 # the text file, resolved (several files: files.Source.label)
     encoding: str             # how it was decoded
-    fingerprint: dict         # {"size", "mtime_ns", "sha256"}
+    fingerprint: dict         # {"size", "mtime_ns", "sha256"} (several files: files.fingerprint)
     vocab: Vocab
     ids: np.ndarray           # (n,) memmap of uint8/16/32 ids, read-only
+    source: Source            # the files it was read from
+
+    def record(self) -> dict:
+        """The checkpoint's description of the corpus: enough to find and check it again."""
+        return {"path": self.path, "encoding": self.encoding, "fingerprint": self.fingerprint,
+                **self.source.record()}
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train ids, validation ids): the last `val_fraction` is validation, contiguous."""
@@ -54,16 +65,6 @@ def cached_length(cache_dir: Path) -> int | None:
     """The corpus length (characters) the id cache in `cache_dir` describes; None without a cache."""
     meta = _read_meta(Path(cache_dir) / "corpus.json")
     return meta.get("n") if meta else None
-
-
-def _check_readable(path: Path, what: str = "corpus") -> None:
-    """`what` names the file's role in the messages: the corpus, or a text file being scored."""
-    if not path.exists():
-        raise CharlmError(f"{what} not found: {path}")
-    if path.is_dir():
-        raise CharlmError(f"{what} is a directory, not a text file: {path}")
-    if not os.access(path, os.R_OK):
-        raise CharlmError(f"{what} is not readable (permission denied): {path}")
 
 
 def _code_points(text: str) -> np.ndarray:
@@ -103,73 +104,123 @@ def _chunks(path: Path, encoding: str):
             offset += len(raw)
 
 
-def fingerprint(path: Path, with_hash: bool = True) -> dict:
-    st = path.stat()
-    fp = {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
-    if with_hash:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            while block := f.read(CHUNK_BYTES):
-                h.update(block)
-        fp["sha256"] = h.hexdigest()
-    return fp
+_NEWLINE = _code_points("\n")
 
 
-def _scan(path: Path, encoding: str) -> tuple[Vocab, int]:
+def _stream(source: Source, encoding: str):
+    """Code points of the whole corpus, file after file, joined as files.SEPARATOR_RULE says."""
+    for k, path in enumerate(source.files):
+        last = None
+        if k:
+            yield _NEWLINE
+        for cps in _chunks(Path(path), encoding):
+            last = cps[-1]
+            yield cps
+        if k + 1 < len(source.files) and last != _NEWLINE[0]:
+            yield _NEWLINE
+
+
+def _scan(source: Source, encoding: str) -> tuple[dict[int, int], int]:
     """First pass: every character's count (merged per chunk with np.unique)."""
     counts: dict[int, int] = {}
     n = 0
-    for cps in _chunks(path, encoding):
+    for cps in _stream(source, encoding):
         uniq, cnt = np.unique(cps, return_counts=True)
         for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
             counts[u] = counts.get(u, 0) + c
         n += len(cps)
     if n == 0:
-        raise CharlmError(f"corpus is empty: {path}")
-    order = sorted(counts)
-    return Vocab("".join(map(chr, order)), [counts[u] for u in order]), n
+        raise CharlmError(f"corpus is empty: {source.label}")
+    return counts, n
 
 
-def _encode(path: Path, encoding: str, vocab: Vocab, n: int, out: Path) -> None:
-    """Second pass: code points -> vocabulary ranks, written into a memmap."""
-    table = np.array([ord(ch) for ch in vocab.chars], dtype=np.uint32)   # (V,) sorted code points
+def _vocab(counts: dict[int, int], base: Vocab | None, extend: bool) -> Vocab:
+    """The corpus's own sorted vocabulary; or `base`'s characters, in base's order, then
+    (with extend) the ones base lacks. Characters base lacks without extend are an error."""
+    if base is None:
+        order = sorted(counts)
+    else:
+        new = sorted(set(counts) - {ord(ch) for ch in base.chars})
+        if new and not extend:
+            raise unseen_error("".join(map(chr, new)))
+        order = [ord(ch) for ch in base.chars] + new
+    return Vocab("".join(map(chr, order)), [counts.get(u, 0) for u in order])
+
+
+def unseen_error(chars: str) -> CharlmError:
+    shown = " ".join(repr(ch) for ch in chars[:20]) + (f" and {len(chars) - 20} more" if len(chars) > 20 else "")
+    return CharlmError(f"the new text has {len(chars)} character(s) the model never saw: {shown}; "
+                       "--extend-vocab adds them to the model as fresh rows")
+
+
+def _lookup(vocab: Vocab) -> tuple[np.ndarray, np.ndarray]:
+    """(code points sorted (V,), the id of each (V,)): a vocabulary in any order, for searchsorted."""
+    cps = np.array([ord(ch) for ch in vocab.chars], dtype=np.uint32)   # (V,) in id order
+    order = np.argsort(cps, kind="stable")                              # (V,)
+    return cps[order], order
+
+
+def _encode(source: Source, encoding: str, vocab: Vocab, n: int, out: Path) -> None:
+    """Second pass: code points -> ids, written into a memmap."""
+    table, ids_of = _lookup(vocab)
     mm = np.memmap(out, dtype=vocab.id_dtype, mode="w+", shape=(n,))
     pos = 0
-    for cps in _chunks(path, encoding):
-        mm[pos: pos + len(cps)] = np.searchsorted(table, cps)
+    for cps in _stream(source, encoding):
+        mm[pos: pos + len(cps)] = ids_of[np.searchsorted(table, cps)]
         pos += len(cps)
     mm.flush()
     del mm
 
 
-def load(path: str | Path, cache_dir: Path, encoding: str = "utf-8",
-         note: Callable[[str], None] = lambda text: None) -> Corpus:
-    """Open `path` through the id cache in `cache_dir` (built or rebuilt as needed;
-    `note` hears why when a damaged cache is rebuilt)."""
-    path = Path(path).resolve()
-    _check_readable(path)
+def load(source: Source | str | Path, cache_dir: Path, encoding: str = "utf-8",
+         note: Callable[[str], None] = lambda text: None, vocab: Vocab | None = None,
+         extend: bool = False) -> Corpus:
+    """Open a corpus (a Source, or one file's path) through the id cache in `cache_dir`
+    (built or rebuilt as needed; `note` hears why when a damaged cache is rebuilt).
+    `vocab`: encode with the model's vocabulary (fine-tuning); `extend`: append the
+    characters it lacks instead of refusing them."""
+    if not isinstance(source, Source):
+        path = Path(source).resolve()
+        check_readable(path)
+        source = Source((str(path),), (str(path),))
     cache_dir.mkdir(parents=True, exist_ok=True)
     meta_path, ids_path = cache_dir / "corpus.json", cache_dir / "corpus.ids"
-    fp = fingerprint(path, with_hash=False)
+    quick = files_mod.quick(source)
     meta = _read_meta(meta_path)
-    if meta and meta["path"] == str(path) and meta["encoding"] == encoding and ids_path.exists() \
-            and not _damaged(meta, ids_path, note):
-        old = meta["fingerprint"]
-        if old["size"] == fp["size"] and old["mtime_ns"] == fp["mtime_ns"]:
-            return _open(meta, ids_path)
-        if old["size"] == fp["size"] and fingerprint(path)["sha256"] == old["sha256"]:
-            meta["fingerprint"] = {**old, "mtime_ns": fp["mtime_ns"]}  # touched, not changed
+    if meta and meta["files"] == list(source.files) and meta["encoding"] == encoding and ids_path.exists() \
+            and _fits(meta, vocab, extend) and not _damaged(meta, ids_path, note):
+        if meta["quick"] == quick:
+            return _open(meta, ids_path, source)
+        sizes = [q[0] for q in quick]
+        if [q[0] for q in meta["quick"]] == sizes and files_mod.fingerprint(source)["sha256"] == \
+                meta["fingerprint"]["sha256"]:
+            meta["quick"] = quick  # touched, not changed
+            if source.single:
+                meta["fingerprint"] = {**meta["fingerprint"], "mtime_ns": quick[0][1]}
             _write_meta(meta_path, meta)
-            return _open(meta, ids_path)
-    fp = fingerprint(path)
-    vocab, n = _scan(path, encoding)
+            return _open(meta, ids_path, source)
+    fp = files_mod.fingerprint(source)
+    counts, n = _scan(source, encoding)
+    corpus_vocab = _vocab(counts, vocab, extend)
     tmp = ids_path.with_suffix(".ids.tmp")
-    _encode(path, encoding, vocab, n, tmp)
+    _encode(source, encoding, corpus_vocab, n, tmp)
     os.replace(tmp, ids_path)
-    meta = {"version": CACHE_VERSION, "path": str(path), "encoding": encoding, "fingerprint": fp,
-            "n": n, "vocab": vocab.to_dict()}
+    meta = {"version": CACHE_VERSION, "files": list(source.files), "label": source.label, "encoding": encoding,
+            "fingerprint": fp, "quick": quick, "n": n, "vocab": corpus_vocab.to_dict(),
+            "base": vocab.chars if vocab is not None else None}
     _write_meta(meta_path, meta)
-    return _open(meta, ids_path)
+    return _open(meta, ids_path, source)
+
+
+def _fits(meta: dict, vocab: Vocab | None, extend: bool) -> bool:
+    """Whether the cached ids are in the vocabulary asked for; characters a cache built
+    with --extend-vocab added are an error when it is not given again."""
+    if vocab is None:
+        return meta["base"] is None
+    chars = meta["vocab"]["chars"]
+    if meta["base"] == vocab.chars and chars != vocab.chars and not extend:
+        raise unseen_error(chars[len(vocab.chars):])
+    return chars == vocab.chars or (extend and meta["base"] == vocab.chars)
 
 
 def _damaged(meta: dict, ids_path: Path, note: Callable[[str], None]) -> bool:
@@ -187,10 +238,15 @@ def _damaged(meta: dict, ids_path: Path, note: Callable[[str], None]) -> bool:
 
 
 def _read_meta(meta_path: Path) -> dict | None:
+    """The cache's description (a version 1 one read as version 2); None if unusable."""
     try:
         meta = json.loads(meta_path.read_text())
+        if meta.get("version") == 1:
+            fp = meta["fingerprint"]
+            meta |= {"version": 2, "files": [meta["path"]], "label": meta["path"], "base": None,
+                     "quick": [[fp["size"], fp["mtime_ns"]]]}
         return meta if meta.get("version") == CACHE_VERSION else None
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return None
 
 
@@ -200,10 +256,10 @@ def _write_meta(meta_path: Path, meta: dict) -> None:
     os.replace(tmp, meta_path)
 
 
-def _open(meta: dict, ids_path: Path) -> Corpus:
+def _open(meta: dict, ids_path: Path, source: Source) -> Corpus:
     vocab = Vocab.from_dict(meta["vocab"])
     ids = np.memmap(ids_path, dtype=vocab.id_dtype, mode="r", shape=(meta["n"],))
-    return Corpus(meta["path"], meta["encoding"], meta["fingerprint"], vocab, ids)
+    return Corpus(source.label, meta["encoding"], meta["fingerprint"], vocab, ids, source)
 
 
 def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.ndarray, dict]:
@@ -213,12 +269,12 @@ def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.n
     {char: count} of those characters. Held in memory: for scoring files, not corpora.
     """
     path = Path(path)
-    _check_readable(path, "text file")
-    table = np.array([ord(ch) for ch in vocab.chars], dtype=np.uint32)  # (V,)
+    check_readable(path, "text file")
+    table, ids_of = _lookup(vocab)
     parts, oov = [], {}
     for cps in _chunks(path, encoding):
         pos = np.minimum(np.searchsorted(table, cps), len(table) - 1)
-        ids = pos.astype(np.int64)
+        ids = ids_of[pos].astype(np.int64)
         bad = table[pos] != cps
         if bad.any():
             uniq, cnt = np.unique(cps[bad], return_counts=True)

@@ -1,4 +1,6 @@
-"""The character vocabulary: sorted code points (a deterministic order) with their counts."""
+"""The character vocabulary: sorted code points (a deterministic order) with their counts.
+
+A fine-tuned model (charlm/init_from.py) keeps its ids and puts new characters after them."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from charlm.errors import CharlmError
 
 @dataclass(frozen=True)
 class Vocab:
-    chars: str                # every distinct character, sorted by code point; id = position
+    chars: str                # every distinct character, sorted by code point (a fine-tuned model's
+                              # added ones follow its own, sorted); id = position
     counts: list[int]         # occurrences of each character in the corpus
 
     def __len__(self) -> int:

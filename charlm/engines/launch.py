@@ -59,7 +59,8 @@ def follow(plan, threads_n: int | None, device: str) -> None:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         for ev in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, plan.checkpoint,
-                                should_stop=lambda: stop["requested"], threads_n=threads_n, device=device):
+                                should_stop=lambda: stop["requested"], threads_n=threads_n, device=device,
+                                init=plan.init):
             if ev["event"] == train_mod.DIVERGED:
                 raise SystemExit(1)
             if ev["event"] == train_mod.DONE and ev["reason"] == "interrupted":

@@ -136,6 +136,7 @@ def share_plan(make_plan: Callable[[], object], rt: Runtime):
     and which text. A failure on rank 0 is reported there; the others exit quietly."""
     from charlm import runs
     from charlm.data import corpus as corpus_mod
+    from charlm.data import files
     from charlm.model import ModelConfig
     from charlm.optim import OptimConfig
     from charlm.train import TrainConfig
@@ -148,9 +149,10 @@ def share_plan(make_plan: Callable[[], object], rt: Runtime):
         except BaseException:
             broadcast(None, rt)
             raise
-        broadcast({"run_dir": str(plan.run_dir), "text": plan.data.path, "encoding": plan.data.encoding,
+        broadcast({"run_dir": str(plan.run_dir), "record": plan.data.record(), "vocab": plan.data.vocab,
+                   "encoding": plan.data.encoding,
                    "sha256": plan.data.fingerprint.get("sha256"), "chars": plan.data.vocab.chars,
-                   "host": socket.gethostname(), "checkpoint": plan.checkpoint,
+                   "host": socket.gethostname(), "checkpoint": plan.checkpoint, "init": plan.init,
                    "configs": [dataclasses.asdict(c) for c in (plan.mcfg, plan.ocfg, plan.tcfg)]}, rt)
         _corpus_turns(rt, lambda: None)
         return plan
@@ -162,14 +164,16 @@ def share_plan(make_plan: Callable[[], object], rt: Runtime):
     # each machine builds its own (one rank per machine, then the others reuse it)
     cache = run_dir if socket.gethostname() == got["host"] else run_dir / f"node-{socket.gethostname()}"
     box = {}
-    _corpus_turns(rt, lambda: box.update(data=corpus_mod.load(Path(got["text"]), cache, got["encoding"])))
+    source, vocab = files.from_record(got["record"]), got["vocab"]  # the model's vocabulary, in its order
+    _corpus_turns(rt, lambda: box.update(data=corpus_mod.load(source, cache, got["encoding"], vocab=vocab,
+                                                              extend=True)))
     data = box["data"]
     if data.vocab.chars != got["chars"] or data.fingerprint.get("sha256") != got["sha256"]:
-        raise CharlmError(f"rank {rt.rank}: {got['text']} here is not the text rank 0 trains on; every machine "
+        raise CharlmError(f"rank {rt.rank}: {source.label} here is not the text rank 0 trains on; every machine "
                           "needs the same corpus at the same path")
     mcfg, ocfg, tcfg = (cls(**d) for cls, d in zip((ModelConfig, OptimConfig, TrainConfig), got["configs"],
                                                    strict=True))
-    return runs.Plan(data, run_dir, mcfg, ocfg, tcfg, got["checkpoint"])
+    return runs.Plan(data, run_dir, mcfg, ocfg, tcfg, got["checkpoint"], got["init"])
 
 
 def _corpus_turns(rt: Runtime, load: Callable[[], None]) -> None:

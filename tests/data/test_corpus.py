@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pytest
 
 from charlm.data import batches, corpus
+from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 
 
@@ -142,3 +144,32 @@ def test_eval_lanes_score_every_pair_once_and_warm_up_on_what_precedes():
     assert batches.eval_lanes(np.arange(3), 64, 0)[0].shape == (2, 1)
     with pytest.raises(CharlmError, match="two characters"):
         batches.eval_lanes(np.arange(1), 4, 5)
+
+
+def test_a_cache_from_before_several_files_is_still_used(tmp_path):
+    """A run directory's version-1 id cache (one "path") is read as it is, not rebuilt."""
+    p = tmp_path / "t.txt"
+    p.write_text("banana band\n" * 10)
+    c = corpus.load(p, tmp_path / "run")
+    meta_path = tmp_path / "run" / "corpus.json"
+    meta = json.loads(meta_path.read_text())
+    old = {"version": 1, "path": meta["files"][0], "encoding": meta["encoding"], "fingerprint": c.fingerprint,
+           "n": meta["n"], "vocab": meta["vocab"]}
+    meta_path.write_text(json.dumps(old))
+    ids = tmp_path / "run" / "corpus.ids"
+    ids.write_bytes(bytes(reversed(ids.read_bytes())))  # a rebuild would undo this
+    again = corpus.load(p, tmp_path / "run")
+    assert again.vocab.decode(again.ids) == "banana band\n"[::-1] * 10
+
+
+def test_a_given_vocabulary_keeps_its_ids_and_extends_after_them(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("zebra")
+    base = Vocab("rab", [1, 1, 1])  # not sorted: a fine-tuned model's order
+    with pytest.raises(CharlmError, match="2 character\\(s\\) the model never saw: 'e' 'z'"):
+        corpus.load(p, tmp_path / "run", vocab=base)
+    c = corpus.load(p, tmp_path / "run", vocab=base, extend=True)
+    assert c.vocab.chars == "rabez" and c.vocab.counts == [1, 1, 1, 1, 1]
+    assert c.ids.tolist() == [4, 3, 2, 0, 1]
+    ids, oov = corpus.encode_text(p, c.vocab)
+    assert ids.tolist() == [4, 3, 2, 0, 1] and oov == {}

@@ -1,0 +1,137 @@
+"""Which files a corpus is made of: one text file, several, or the files under a folder.
+
+`charlm train a.txt b.txt` or `charlm train src/ --glob '*.py'`: a folder gives every
+file below it (recursively) whose name matches the glob (all files without one),
+skipping hidden files and folders (.git, .venv, …); files named directly are always
+read. The files are read in sorted path order as one text, joined by SEPARATOR_RULE.
+A single file named directly is exactly the one-file corpus it always was: same
+fingerprint, same checkpoint record.
+
+The fingerprint of several files is the SHA-256 of their SHA-256s in reading order,
+so it changes when any file's content does or when files come, go or are renamed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from charlm.errors import CharlmError, UsageError
+
+CHUNK_BYTES = 1 << 22  # 4 MiB per read
+SEPARATOR_RULE = ("one blank line between files (a newline is first added to a file that does not end with "
+                  "one)")
+
+
+@dataclass(frozen=True)
+class Source:
+    files: tuple[str, ...]          # resolved paths, in reading order (sorted)
+    inputs: tuple[str, ...]         # the files and folders given, resolved
+    glob: str | None = None         # the pattern folders were searched with
+
+    @property
+    def single(self) -> bool:
+        """One file named directly: the classic corpus."""
+        return len(self.inputs) == 1 and self.inputs == self.files
+
+    @property
+    def label(self) -> str:
+        """What to call it in messages and in the checkpoint's corpus path."""
+        if self.single:
+            return self.files[0]
+        pattern = f" ({self.glob})" if self.glob else ""
+        return f"{', '.join(self.inputs)}{pattern}: {len(self.files)} files"
+
+    @property
+    def name(self) -> str:
+        """The run directory's default name: the first file's or folder's."""
+        return Path(self.inputs[0]).stem or "run"
+
+    def record(self) -> dict:
+        """What a checkpoint adds to its corpus entry so a resume can find the same files."""
+        if self.single:
+            return {}
+        return {"files": list(self.files), "inputs": list(self.inputs), "glob": self.glob}
+
+
+def check_readable(path: Path, what: str = "corpus") -> None:
+    """`what` names the file's role in the messages: the corpus, or a text file being scored."""
+    if not path.exists():
+        raise CharlmError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise CharlmError(f"{what} is a directory, not a text file: {path}")
+    if not os.access(path, os.R_OK):
+        raise CharlmError(f"{what} is not readable (permission denied): {path}")
+
+
+def expand(paths: list[str | Path], glob: str | None = None) -> Source:
+    """The files that `paths` (files and folders) name, as a Source; one-line errors for
+    a path that is missing, a folder with nothing to read, an unreadable file."""
+    inputs = [Path(p).resolve() for p in paths]
+    if glob is not None and not any(p.is_dir() for p in inputs):
+        raise UsageError("--glob picks files inside a folder, and no folder was given")
+    found: set[Path] = set()
+    for p in inputs:
+        if not p.exists():
+            raise CharlmError(f"corpus not found: {p}")
+        if not p.is_dir():
+            found.add(p)
+            continue
+        if not os.access(p, os.R_OK | os.X_OK):
+            raise CharlmError(f"corpus folder is not readable (permission denied): {p}")
+        below = [f for f in p.rglob(glob or "*") if f.is_file() and not _hidden(f.relative_to(p))]
+        if not below:
+            what = f"no files matching {glob!r}" if glob else "no files"
+            raise CharlmError(f"the folder {p} holds {what} (hidden files and folders are skipped)")
+        found.update(below)
+    files = sorted(found, key=str)
+    for f in files:
+        check_readable(f)
+    return Source(tuple(map(str, files)), tuple(map(str, inputs)), glob)
+
+
+def from_record(record: dict) -> Source:
+    """The Source a checkpoint's corpus entry describes, with its files as recorded."""
+    if "files" not in record:
+        return Source((record["path"],), (record["path"],))
+    return Source(tuple(record["files"]), tuple(record["inputs"]), record.get("glob"))
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def changes(old: Source, new: Source) -> str | None:
+    """How the file set differs (files added or removed), or None when it is the same."""
+    added, gone = sorted(set(new.files) - set(old.files)), sorted(set(old.files) - set(new.files))
+    if not (added or gone):
+        return None
+
+    def some(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return "; ".join(x for x in (f"{len(added)} file(s) added ({some(added)})" if added else "",
+                                 f"{len(gone)} file(s) gone ({some(gone)})" if gone else "") if x)
+
+
+def quick(source: Source) -> list[list[int]]:
+    """[size, mtime_ns] per file: what tells, without reading them, that the files are untouched."""
+    stats = [Path(f).stat() for f in source.files]
+    return [[st.st_size, st.st_mtime_ns] for st in stats]
+
+
+def fingerprint(source: Source) -> dict:
+    """{"size", "mtime_ns", "sha256"} of a single file; for several, the total size, the
+    number of files and the SHA-256 of their SHA-256s."""
+    digests, size = [], 0
+    for f in source.files:
+        h = hashlib.sha256()
+        with open(f, "rb") as fh:
+            while block := fh.read(CHUNK_BYTES):
+                h.update(block)
+        digests.append(h.hexdigest())
+        size += Path(f).stat().st_size
+    if source.single:
+        return {"size": size, "mtime_ns": Path(source.files[0]).stat().st_mtime_ns, "sha256": digests[0]}
+    return {"size": size, "files": len(digests), "sha256": hashlib.sha256("\n".join(digests).encode()).hexdigest()}
