@@ -58,7 +58,7 @@ def engines(tmp: Path, steps: int) -> list[str]:
                 ev = list(train.run(data, run_dir, mcfg, ocfg, tcfg))
                 out[engine] = (np.array([e["loss"] for e in ev if e["event"] == "step"]),
                                np.array([e["val_loss"] for e in ev if e["event"] == "eval"]),
-                               checkpoint.load(run_dir / "last.pkl")["params"])
+                               checkpoint.load(run_dir / "last.pkl").params)
             (a, va, pa), (b, vb, pb) = out["numpy"], out["torch"]
             dp = max(float(np.abs(pa[k] - pb[k]).max()) for k in pa)
             lines.append(f"{cell:<5} {'embedding' if E else 'one-hot':<10} {np.max(np.abs(a - b) / a):>15.1e} "
@@ -87,9 +87,9 @@ def ddp(tmp: Path, steps: int) -> list[str]:
                                                                                       strict=True))
     dv = max(abs(x["val_loss"] - y["val_loss"]) / x["val_loss"] for x, y in zip(logs["1"], logs["2"], strict=True)
              if x["val_loss"])
-    dp = max(float(np.abs(ck["1"]["params"][n] - ck["2"]["params"][n]).max()) for n in ck["1"]["params"])
-    ds = max(float(np.abs(ck["1"]["carried_state"][n] - ck["2"]["carried_state"][n]).max())
-             for n in ck["1"]["carried_state"])
+    dp = max(float(np.abs(ck["1"].params[n] - ck["2"].params[n]).max()) for n in ck["1"].params)
+    ds = max(float(np.abs(ck["1"].carried_state[n] - ck["2"].carried_state[n]).max())
+             for n in ck["1"].carried_state)
     return [f"torch engine: torchrun --standalone --nproc_per_node 2 (DDP over gloo, 4 lanes each) vs one "
             f"process (8 lanes), {steps} steps, lstm 2×32, seed 3",
             f"max rel Δ loss {dl:.1e} (as metrics.jsonl logs it, 5 decimals), max rel Δ val {dv:.1e}",

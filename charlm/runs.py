@@ -152,9 +152,8 @@ def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, thre
             cfg = ModelConfig(vocab_size=len(data.vocab), **kw)
             check_memory(cfg, OptimConfig(), dataclasses.replace(tcfg, batch_size=batch))
             if tcfg.engine == "torch":  # the engine that will train is the one to time
-                from charlm.engines import torch_team
-                measured[key] = torch_team.steps_per_second(cfg, train_ids, batch, tcfg.seq_len,
-                                                            given.get("device", "auto"))
+                measured[key] = speed.torch_steps_per_second(cfg, train_ids, batch, tcfg.seq_len,
+                                                             given.get("device", "auto"))
             else:
                 measured[key] = speed.steps_per_second(cfg, train_ids, batch, tcfg.seq_len, given.get("workers"),
                                                        threads_n)

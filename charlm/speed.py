@@ -2,8 +2,8 @@
 
 The time-budget defaults (charlm/defaults.py) pick the model that can take enough
 steps in the budget, so they need the real rate here, under today's load, with the
-run's own batch, window and worker processes. The probe trains a throwaway copy:
-nothing it does reaches the run.
+run's own batch, window and worker processes (or, for --engine torch, device).
+The probe trains a throwaway copy: nothing it does reaches the run.
 """
 
 from __future__ import annotations
@@ -41,3 +41,29 @@ def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_le
             _, grad = team.train_step("train", step % windows, seq_len, step)
             optim.clip_and_update(team.flat, grad, state, ocfg, ocfg.lr)
         return TIMED_STEPS / (time.perf_counter() - t0)
+
+
+def torch_steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
+                           device: str = "auto") -> float:
+    """`steps_per_second` for the torch engine (--engine torch): on `device`, in this process
+    alone (under torchrun, rank 0 probes for the run). torch is imported only here."""
+    import torch
+
+    from charlm.engines.torch_team import TorchTeam
+
+    params = model.init_params(cfg, np.random.default_rng(0))
+    windows = max(1, min(WARMUP_STEPS + TIMED_STEPS, len(train_ids) // batch // seq_len - 1))
+    team = TorchTeam(cfg, params, batch, {"train": train_ids[: batch * (windows * seq_len + 1)]},
+                     device=device, distributed=False)
+    ocfg = optim.OptimConfig()
+    opt = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
+    t0 = 0.0
+    for step in range(WARMUP_STEPS + TIMED_STEPS):
+        if step == WARMUP_STEPS:
+            t0 = time.perf_counter()
+        _, grads = team.train_step("train", step % windows, seq_len, step)
+        team.clip_grads(grads, ocfg.clip)  # a float: waits for the device
+        team.update(grads, opt, ocfg, ocfg.lr)
+    if team.device.type == "cuda":
+        torch.cuda.synchronize(team.device)
+    return TIMED_STEPS / (time.perf_counter() - t0)

@@ -119,6 +119,10 @@ def shutdown() -> None:
     """Leave the process group (at the end of `charlm train`)."""
     global _GROUP
     if _GROUP is not None and dist.is_initialized():
+        try:  # every rank arrives before any tears the group down (gloo aborts a rank left mid-exchange)
+            barrier(_GROUP)
+        except RuntimeError:
+            pass  # another rank is gone already: nothing left to wait for
         dist.destroy_process_group()
     _GROUP = None
 

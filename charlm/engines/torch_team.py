@@ -35,7 +35,6 @@ Letters: N lanes (this rank's), T time steps, V vocabulary, H hidden, L layers.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -354,27 +353,3 @@ class TorchTeam:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
-                     device: str = "auto", warmup: int = 1, timed: int = 3) -> float:
-    """charlm/speed.py's probe for the torch engine: training steps per second of `cfg`
-    on `device`, in this process alone (under torchrun, rank 0 probes for the run)."""
-    from charlm import model
-
-    params = model.init_params(cfg, np.random.default_rng(0))
-    windows = max(1, min(warmup + timed, len(train_ids) // batch // seq_len - 1))
-    team = TorchTeam(cfg, params, batch, {"train": train_ids[: batch * (windows * seq_len + 1)]},
-                     device=device, distributed=False)
-    ocfg = OptimConfig()
-    opt = team.optimizer_state(0, {s: {n: np.zeros_like(p) for n, p in params.items()} for s in ("m", "v")})
-    t0 = 0.0
-    for step in range(warmup + timed):
-        if step == warmup:
-            t0 = time.perf_counter()
-        _, grads = team.train_step("train", step % windows, seq_len, step)
-        team.clip_grads(grads, ocfg.clip)  # a float: waits for the device
-        team.update(grads, opt, ocfg, ocfg.lr)
-    if team.device.type == "cuda":
-        torch.cuda.synchronize(team.device)
-    return timed / (time.perf_counter() - t0)

@@ -1,0 +1,190 @@
+"""How `charlm train` looks while it runs: the progress bar (or log lines in a log file),
+validations, samples, Ctrl-C, the summary at the end, and runs/latest.
+
+`show` runs `charlm.train.run` and renders each of its events; everything here only
+renders and links, the run itself is the library's.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from charlm import early_stop, runs, threads
+from charlm import train as train_mod
+from charlm.cli.common import LATEST, RUNS, err
+from charlm.cli.sparkline import sparkline
+from charlm.errors import CharlmError
+from charlm.run_config import TrainConfig
+
+
+def show(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
+    """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
+    data, run_dir, mcfg, ocfg, tcfg, ckpt = (plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg,
+                                             plan.checkpoint)
+    stop = {"requested": False}
+
+    def on_sigint(signum, frame):
+        if stop["requested"]:
+            raise KeyboardInterrupt
+        stop["requested"] = True
+        tqdm.write("charlm: Ctrl-C — finishing this step and saving last.pkl (Ctrl-C again to abort)",
+                   file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    bar = None
+    tty = sys.stderr.isatty() and not quiet
+    val, linked, last_line = None, False, -math.inf  # a log file sees the first step's line, then one per 30 s
+    progress_at, shown_at = 0.0, -1.0  # the fraction of the run at the last validation line shown
+
+    def say(line: str) -> None:
+        tqdm.write(line, file=sys.stderr) if bar is not None and tty else err.print(line)
+
+    def chat(line: str) -> None:  # progress, validations, samples: not under --quiet
+        if not quiet:
+            say(line)
+
+    try:
+        for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
+                                threads_n=threads_n, device=device, init=plan.init):
+            kind = ev["event"]
+            if kind == train_mod.NOTE:  # a choice explained (not under --quiet), or a change to what was asked
+                (chat if ev.get("chosen") else say)(f"charlm: {ev['text']}")
+            elif kind == train_mod.START:
+                verb = "resuming" if ckpt else "fine-tuning" if plan.init else "training"
+                chat(f"charlm: {verb} {runs.describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
+                    f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
+                    f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
+                    f"({ocfg.schedule}), {_budget(tcfg)} → {run_dir}")
+                slice_ = "validating on all of them"
+                if ev["val_slice"]:
+                    final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
+                    slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, "
+                              f"on {final} at the end")
+                who = ev.get("engine") or _workers(ev["workers"], ev["batch"], threads.blas_threads(threads_n))
+                chat(f"charlm: {who}; "
+                    f"{ev['val_chars']:,} validation chars, {slice_}")
+                bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
+                           bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
+            elif kind == train_mod.STEP:
+                progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
+                status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
+                          f"val {'-' if val is None else f'{val:.3f}'} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
+                bar.n = min(int(1000 * ev["fraction"]), 1000)
+                bar.set_postfix_str(status, refresh=False)
+                bar.update(0)
+                if not tty and time.monotonic() - last_line > 30:  # a log file still sees progress
+                    f = ev["fraction"]
+                    eta = tqdm.format_interval(ev["elapsed"] * (1 - f) / f) if f > 0 else "?"
+                    chat(f"{100 * f:.0f}% {status}, ETA {eta}")
+                    last_line = time.monotonic()
+            elif kind == train_mod.VALIDATING:
+                what = "the final validation" if ev.get("whole") else "validation"
+                if tty:
+                    bar.set_description_str("validate", refresh=False)
+                    bar.set_postfix_str(f"{what}: {ev['chars']:,} chars", refresh=True)
+                elif ev.get("whole"):
+                    chat(f"charlm: scoring best.pkl on {what} ({ev['chars']:,} chars) …")
+            elif kind == train_mod.EVAL:
+                if tty:
+                    bar.set_description_str("train", refresh=False)
+                if not linked:  # runs/latest only ever points at a run with a checkpoint
+                    linked = True
+                    if note := _link_latest(run_dir):
+                        chat(note)
+                val = ev["val_loss"]
+                # every improvement and the last are shown; the others at most every 5% of the run
+                if val is not None and (ev["improved"] or ev["final"] or not progress_at
+                                        or progress_at - shown_at >= 0.05):
+                    shown_at = progress_at
+                    mark = " (best, saved best.pkl)" if ev["improved"] else ""
+                    chat(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
+            elif kind == train_mod.SAMPLE:
+                chat(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
+            elif kind == train_mod.DIVERGED:
+                kept = (f"{run_dir}/last.pkl holds the last good checkpoint" if (run_dir / "last.pkl").exists()
+                        else "no checkpoint had been saved yet")
+                raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
+                                  f"{kept}; try a lower --lr (now {ocfg.lr:g}, e.g. --lr {ocfg.lr / 3:.2g})")
+            elif kind == train_mod.DONE:
+                bar.close()
+                if not linked and (note := _link_latest(run_dir)):
+                    chat(note)
+                _summary(ev, run_dir, tcfg, ckpt.step if ckpt else None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if bar:
+            bar.close()
+
+
+def _workers(k: int, batch: int, n_threads: int) -> str:
+    per = "thread" if n_threads == 1 else "threads"
+    if k == 1:
+        return f"one process, {n_threads} BLAS {per}"
+    return f"{k} processes with {batch // k}–{-(-batch // k)} lanes and {n_threads} BLAS {per} each"
+
+
+def _budget(tcfg: TrainConfig) -> str:
+    parts = [f"{tcfg.max_steps} steps" if tcfg.max_steps else "", f"{tcfg.epochs:g} epochs" if tcfg.epochs else "",
+             f"{tcfg.time_budget:g}s" if tcfg.time_budget else ""]
+    return "budget " + " or ".join(p for p in parts if p) if any(parts) else "no budget: until Ctrl-C"
+
+
+def _raised(tcfg: TrainConfig) -> str:
+    """The budget options doubled: what to pass to train on past a run's end."""
+    parts = [f"--max-steps {2 * tcfg.max_steps}" if tcfg.max_steps else "",
+             f"--epochs {2 * tcfg.epochs:g}" if tcfg.epochs else "",
+             f"--time-budget {2 * tcfg.time_budget:g}" if tcfg.time_budget else ""]
+    return " ".join(p for p in parts if p)
+
+
+def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, resumed_at: int | None) -> None:
+    if ev["reason"] == "interrupted":
+        err.print(f"charlm: interrupted at step {ev['step']}; saved {run_dir}/last.pkl. Resume with:\n"
+                  f"  charlm train --resume {run_dir}")
+        raise SystemExit(130)
+    vals = [h["val_loss"] for h in ev.get("history", []) if h.get("val_loss") is not None]
+    if len(vals) > 1:
+        err.print(f"  val loss {vals[0]:.3f} {sparkline(vals)} {vals[-1]:.3f} nats/char ({len(vals)} evaluations)")
+    best = ev["best"]
+    score = (f"best val {best:.4f} nats/char ({best / math.log(2):.3f} bits/char, "
+             f"perplexity {math.exp(best):.2f})" if best is not None else "no validation split")
+    if ev.get("best_all") is not None:
+        whole = ev["best_all"]
+        final = ev["val_chars"]["val_all"]
+        span = f"all {final:,}" if final == ev["val_split"] else f"the first {final:,}"
+        score += (f" on the first {ev['val_chars']['val']:,} validation chars; on {span}: {whole:.4f} nats/char "
+                  f"({whole / math.log(2):.3f} bits/char)")
+    scored = "TEXT_FILE " if not tcfg.val_fraction else ""  # with no validation split, a file to score
+    err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
+              f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
+              f"  next: charlm sample --model {run_dir}   |   charlm eval perplexity {scored}--model {run_dir}")
+    if ev["step"] == resumed_at and ev["reason"] == early_stop.reason(tcfg.patience, ev.get("history", [])):
+        err.print(f"charlm: this run had already stopped early, so nothing was trained; to train on, allow more "
+                  f"validations without improvement: charlm train --resume {run_dir} --patience {2 * tcfg.patience}")
+    elif ev["step"] == resumed_at:
+        err.print(f"charlm: this run had already reached its budget, so nothing was trained; to train on, "
+                  f"raise it: charlm train --resume {run_dir} {_raised(tcfg)}")
+
+
+def _link_latest(run_dir: Path) -> str | None:
+    """runs/latest -> the run directory, replaced atomically (best effort); returns a note to show.
+    A run whose --out is outside ./runs updates runs/latest only where ./runs already exists."""
+    outside = RUNS.resolve() not in run_dir.resolve().parents
+    if outside and not RUNS.is_dir():
+        return f"charlm: no ./runs here, so no runs/latest was made; name this run with --model {run_dir}"
+    try:
+        RUNS.mkdir(exist_ok=True)
+        tmp = RUNS / f".latest-{os.getpid()}"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(os.path.relpath(run_dir.resolve(), RUNS.resolve()))
+        os.replace(tmp, LATEST)
+    except OSError:
+        return None
+    return f"charlm: runs/latest now points at {run_dir}" if outside else None
