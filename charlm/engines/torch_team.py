@@ -16,7 +16,7 @@ What the numpy engine does, done here the same way:
   the same global-norm clipping; the moments are kept per parameter, on the device;
 - validation scores the text as evaluate.score_ids does (lanes, warm-up, tail).
 With dropout 0 the two engines agree loss by loss to float32 rounding
-(tests/test_torch_engine.py). With dropout > 0 the masks are torch's own: a run is
+(tests/engines/test_torch_engine.py). With dropout > 0 the masks are torch's own: a run is
 repeatable per engine (the generator is seeded by (seed, step, rank) each step, so a
 resume on the CPU continues it exactly), but not the numpy engine's run.
 

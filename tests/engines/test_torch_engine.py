@@ -34,7 +34,7 @@ except ImportError:
     HAVE_TORCH = False
 needs_torch = pytest.mark.skipif(not HAVE_TORCH, reason="torch is not installed (pip install 'charlm[torch]')")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--cell", "lstm", "--layers", "2", "--hidden", "16", "--embedding-dim", "8", "--batch-size", "6",
         "--seq-len", "12", "--seed", "4", "--sample-every", "0"]
 
