@@ -220,7 +220,9 @@ def _typed(data: dict, path: Path) -> Checkpoint:
     cfg, vocab = _model_and_vocab(data, str(path))
     try:
         optim_cfg = build_config(OptimConfig, data["optim_config"]) if "optim_config" in data else None
-        train_cfg = build_config(TrainConfig, data["train_config"]) if "train_config" in data else None
+        # a run saved before --patience existed had none: it resumes without one
+        train_cfg = build_config(TrainConfig, {"patience": 0, **data["train_config"]}) if "train_config" in data \
+            else None
         corpus = data.get("corpus")
         corpus = corpus and CorpusRecord(
             str(corpus["path"]), corpus.get("encoding") or "utf-8", dict(corpus.get("fingerprint") or {}),

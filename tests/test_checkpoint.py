@@ -11,7 +11,7 @@ import pytest
 from charlm import checkpoint, fileio, model
 from charlm.errors import CharlmError
 from charlm.model import ModelConfig
-from tests.helpers import stored
+from tests.helpers import charlm, stored
 
 CFG = {"vocab_size": 3, "cell": "rnn", "layers": 1, "hidden": 2, "embedding_dim": 0}
 
@@ -127,3 +127,20 @@ def test_run_directory_resolution(tmp_path):
     assert checkpoint.load(tmp_path, prefer="last.pkl").path.name.endswith("last.pkl")
     with pytest.raises(CharlmError, match="not found"):
         checkpoint.load(tmp_path / "missing.pkl")
+
+
+def test_a_run_saved_before_patience_existed_resumes_without_it(tmp_path):
+    """Format-1 files of the previous release have no patience or engine in their train_config:
+    they load as they ran (no early stopping, the numpy engine), not with today's defaults."""
+    text = tmp_path / "t.txt"
+    text.write_text("abc def ghi\n" * 200)
+    proc = charlm(["train", text, "--out", tmp_path / "run", "--max-steps", "2", "--hidden", "8", "--layers", "1",
+                   "--seq-len", "8", "--batch-size", "2"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    data = stored(tmp_path / "run" / "last.pkl")
+    assert data["train_config"]["patience"] == 5
+    for key in ("patience", "engine"):
+        del data["train_config"][key]
+    (tmp_path / "old.pkl").write_bytes(pickle.dumps(data, protocol=checkpoint.PROTOCOL))
+    old = checkpoint.load(tmp_path / "old.pkl", training=True)
+    assert old.train.patience == 0 and old.train.engine == "numpy"
