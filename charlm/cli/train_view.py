@@ -26,8 +26,6 @@ from charlm.run_config import TrainConfig
 
 def show(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
     """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
-    data, run_dir, mcfg, ocfg, tcfg, ckpt = (plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg,
-                                             plan.checkpoint)
     stop = {"requested": False}
 
     def on_sigint(signum, frame):
@@ -38,89 +36,112 @@ def show(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "aut
                    file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
-    bar = None
-    tty = sys.stderr.isatty() and not quiet
-    val, linked, last_line = None, False, -math.inf  # a log file sees the first step's line, then one per 30 s
-    progress_at, shown_at = 0.0, -1.0  # the fraction of the run at the last validation line shown
-
-    def say(line: str) -> None:
-        tqdm.write(line, file=sys.stderr) if bar is not None and tty else err.print(line)
-
-    def chat(line: str) -> None:  # progress, validations, samples: not under --quiet
-        if not quiet:
-            say(line)
-
+    view = _View(plan, threads_n, quiet)
     try:
-        for ev in train_mod.run(data, run_dir, mcfg, ocfg, tcfg, ckpt, should_stop=lambda: stop["requested"],
-                                threads_n=threads_n, device=device, init=plan.init):
-            kind = ev["event"]
-            if kind == train_mod.NOTE:  # a choice explained (not under --quiet), or a change to what was asked
-                (chat if ev.get("chosen") else say)(f"charlm: {ev['text']}")
-            elif kind == train_mod.START:
-                verb = "resuming" if ckpt else "fine-tuning" if plan.init else "training"
-                chat(f"charlm: {verb} {runs.describe(mcfg)} on {data.path} — V={len(data.vocab)}, "
-                    f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
-                    f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
-                    f"({ocfg.schedule}), {_budget(tcfg)} → {run_dir}")
-                slice_ = "validating on all of them"
-                if ev["val_slice"]:
-                    final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
-                    slice_ = (f"validating on the first {ev['val_slice']:,} of them during training, "
-                              f"on {final} at the end")
-                who = ev.get("engine") or _workers(ev["workers"], ev["batch"], threads.blas_threads(threads_n))
-                chat(f"charlm: {who}; "
-                    f"{ev['val_chars']:,} validation chars, {slice_}")
-                bar = tqdm(total=1000, file=sys.stderr, disable=not tty, dynamic_ncols=True, leave=True,
-                           bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
-            elif kind == train_mod.STEP:
-                progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
-                status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
-                          f"val {'-' if val is None else f'{val:.3f}'} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
-                bar.n = min(int(1000 * ev["fraction"]), 1000)
-                bar.set_postfix_str(status, refresh=False)
-                bar.update(0)
-                if not tty and time.monotonic() - last_line > 30:  # a log file still sees progress
-                    f = ev["fraction"]
-                    eta = tqdm.format_interval(ev["elapsed"] * (1 - f) / f) if f > 0 else "?"
-                    chat(f"{100 * f:.0f}% {status}, ETA {eta}")
-                    last_line = time.monotonic()
-            elif kind == train_mod.VALIDATING:
-                what = "the final validation" if ev.get("whole") else "validation"
-                if tty:
-                    bar.set_description_str("validate", refresh=False)
-                    bar.set_postfix_str(f"{what}: {ev['chars']:,} chars", refresh=True)
-                elif ev.get("whole"):
-                    chat(f"charlm: scoring best.pkl on {what} ({ev['chars']:,} chars) …")
-            elif kind == train_mod.EVAL:
-                if tty:
-                    bar.set_description_str("train", refresh=False)
-                if not linked:  # runs/latest only ever points at a run with a checkpoint
-                    linked = True
-                    if note := _link_latest(run_dir):
-                        chat(note)
-                val = ev["val_loss"]
-                # every improvement and the last are shown; the others at most every 5% of the run
-                if val is not None and (ev["improved"] or ev["final"] or not progress_at
-                                        or progress_at - shown_at >= 0.05):
-                    shown_at = progress_at
-                    mark = " (best, saved best.pkl)" if ev["improved"] else ""
-                    chat(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
-            elif kind == train_mod.SAMPLE:
-                chat(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
-            elif kind == train_mod.DIVERGED:
-                kept = (f"{run_dir}/last.pkl holds the last good checkpoint" if (run_dir / "last.pkl").exists()
-                        else "no checkpoint had been saved yet")
-                raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
-                                  f"{kept}; try a lower --lr (now {ocfg.lr:g}, e.g. --lr {ocfg.lr / 3:.2g})")
-            elif kind == train_mod.DONE:
-                bar.close()
-                if not linked and (note := _link_latest(run_dir)):
-                    chat(note)
-                _summary(ev, run_dir, tcfg, ckpt.step if ckpt else None)
+        for ev in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, plan.checkpoint,
+                                should_stop=lambda: stop["requested"], threads_n=threads_n, device=device,
+                                init=plan.init):
+            getattr(view, ev["event"])(ev)
     finally:
         signal.signal(signal.SIGINT, previous)
-        if bar:
-            bar.close()
+        if view.bar:
+            view.bar.close()
+
+
+class _View:
+    """What the terminal (or a log file) shows of a run: one method per event of charlm/train.py,
+    named as the event is."""
+
+    def __init__(self, plan: runs.Plan, threads_n: int | None, quiet: bool):
+        self.plan, self.threads_n, self.quiet = plan, threads_n, quiet
+        self.bar = None
+        self.tty = sys.stderr.isatty() and not quiet
+        self.val, self.linked = None, False
+        self.last_line = -math.inf               # a log file sees the first step's line, then one per 30 s
+        self.progress_at, self.shown_at = 0.0, -1.0  # the fraction of the run at the last validation line shown
+
+    def say(self, line: str) -> None:
+        tqdm.write(line, file=sys.stderr) if self.bar is not None and self.tty else err.print(line)
+
+    def chat(self, line: str) -> None:  # progress, validations, samples: not under --quiet
+        if not self.quiet:
+            self.say(line)
+
+    def note(self, ev: dict) -> None:  # a choice explained (not under --quiet), or a change to what was asked
+        (self.chat if ev.get("chosen") else self.say)(f"charlm: {ev['text']}")
+
+    def start(self, ev: dict) -> None:
+        plan, tcfg, ocfg = self.plan, self.plan.tcfg, self.plan.ocfg
+        verb = "resuming" if plan.checkpoint else "fine-tuning" if plan.init else "training"
+        self.chat(f"charlm: {verb} {runs.describe(plan.mcfg)} on {plan.data.path} — V={len(plan.data.vocab)}, "
+                  f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
+                  f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
+                  f"({ocfg.schedule}), {_budget(tcfg)} → {plan.run_dir}")
+        slice_ = "validating on all of them"
+        if ev["val_slice"]:
+            final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
+            slice_ = f"validating on the first {ev['val_slice']:,} of them during training, on {final} at the end"
+        who = ev.get("engine") or _workers(ev["workers"], ev["batch"], threads.blas_threads(self.threads_n))
+        self.chat(f"charlm: {who}; {ev['val_chars']:,} validation chars, {slice_}")
+        self.bar = tqdm(total=1000, file=sys.stderr, disable=not self.tty, dynamic_ncols=True, leave=True,
+                        bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
+
+    def step(self, ev: dict) -> None:
+        self.progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
+        val = "-" if self.val is None else f"{self.val:.3f}"
+        status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
+                  f"val {val} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
+        self.bar.n = min(int(1000 * ev["fraction"]), 1000)
+        self.bar.set_postfix_str(status, refresh=False)
+        self.bar.update(0)
+        if not self.tty and time.monotonic() - self.last_line > 30:  # a log file still sees progress
+            f = ev["fraction"]
+            eta = tqdm.format_interval(ev["elapsed"] * (1 - f) / f) if f > 0 else "?"
+            self.chat(f"{100 * f:.0f}% {status}, ETA {eta}")
+            self.last_line = time.monotonic()
+
+    def validating(self, ev: dict) -> None:
+        what = "the final validation" if ev.get("whole") else "validation"
+        if self.tty:
+            self.bar.set_description_str("validate", refresh=False)
+            self.bar.set_postfix_str(f"{what}: {ev['chars']:,} chars", refresh=True)
+        elif ev.get("whole"):
+            self.chat(f"charlm: scoring best.pkl on {what} ({ev['chars']:,} chars) …")
+
+    def eval(self, ev: dict) -> None:
+        if self.tty:
+            self.bar.set_description_str("train", refresh=False)
+        self._link()
+        self.val = val = ev["val_loss"]
+        # every improvement and the last are shown; the others at most every 5% of the run
+        if val is not None and (ev["improved"] or ev["final"] or not self.progress_at
+                                or self.progress_at - self.shown_at >= 0.05):
+            self.shown_at = self.progress_at
+            mark = " (best, saved best.pkl)" if ev["improved"] else ""
+            self.chat(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
+
+    def sample(self, ev: dict) -> None:
+        self.chat(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
+
+    def diverged(self, ev: dict) -> None:
+        run_dir, lr = self.plan.run_dir, self.plan.ocfg.lr
+        kept = (f"{run_dir}/last.pkl holds the last good checkpoint" if (run_dir / "last.pkl").exists()
+                else "no checkpoint had been saved yet")
+        raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
+                          f"{kept}; try a lower --lr (now {lr:g}, e.g. --lr {lr / 3:.2g})")
+
+    def done(self, ev: dict) -> None:
+        self.bar.close()
+        self._link()
+        ckpt = self.plan.checkpoint
+        _summary(ev, self.plan.run_dir, self.plan.tcfg, ckpt.step if ckpt else None)
+
+    def _link(self) -> None:
+        """Point runs/latest here once the run has a checkpoint (never before)."""
+        if not self.linked:
+            self.linked = True
+            if note := _link_latest(self.plan.run_dir):
+                self.chat(note)
 
 
 def _workers(k: int, batch: int, n_threads: int) -> str:
