@@ -26,11 +26,13 @@ a resume needs no generator state. With K = 1 nothing is spawned or shared.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import mmap
 import multiprocessing
 import os
 import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,6 +136,25 @@ class _Rank:
         self.a["scores"][self.rank] = (total, count)
 
 
+@contextlib.contextmanager
+def _caller_not_rerun():
+    """Start workers without the caller's __main__. Spawn otherwise re-runs the caller's script in
+    every worker (to find anything defined there), which breaks a script that calls charlm at its
+    top level, without `if __name__ == "__main__":`, and code read from stdin. The workers run
+    charlm's own `_worker` and need nothing from __main__."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__[k] for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    try:
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__dict__["__spec__"] = None
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
 def _worker(conn, spec: Spec, rank: int) -> None:
     """A worker process: attach, then do whatever rank 0 asks until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is rank 0's to handle
@@ -201,15 +222,16 @@ class Team:
 
     def _spawn(self, workers: int) -> None:
         ctx = multiprocessing.get_context("spawn")  # fork would copy BLAS thread pools mid-state
-        for rank in range(1, workers):
-            parent, child = ctx.Pipe()
-            p = ctx.Process(target=_worker, args=(child, self.spec, rank), daemon=True, name=f"charlm-rank{rank}")
-            p.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(p)
-        self._gather(" (from a script, call charlm under `if __name__ == '__main__':`, which starting "
-                     "worker processes needs)")
+        with _caller_not_rerun():
+            for rank in range(1, workers):
+                parent, child = ctx.Pipe()
+                p = ctx.Process(target=_worker, args=(child, self.spec, rank), daemon=True,
+                                name=f"charlm-rank{rank}")
+                p.start()
+                child.close()
+                self.conns.append(parent)
+                self.procs.append(p)
+        self._gather()
 
     def _gather(self, hint: str = "") -> None:
         """Wait for every worker's reply; raise its error (or its death) as one line."""
@@ -223,7 +245,7 @@ class Team:
                 problems.append(f"worker {rank}: {reply[1]}")
         if problems:
             raise CharlmError("a worker process failed (" + "; ".join(problems) + "); "
-                              f"--workers 1 trains without them{hint}")
+                              f"one process (--workers 1, or workers=1 from Python) works without them{hint}")
 
     def _all(self, method: str, *args, **local) -> None:
         """Every rank runs `method(*args)`; rank 0 also gets the keyword arguments `local`."""

@@ -98,3 +98,25 @@ def test_score_and_surprisal_agree_with_eval_perplexity(ws, tmp_path):
 def test_load_errors_are_charlm_errors(tmp_path):
     with pytest.raises(charlm.CharlmError, match="checkpoint not found"):
         charlm.load(tmp_path / "nothing.pkl")
+
+
+SCRIPT = """\
+import sys
+import charlm
+m = charlm.fit(sys.argv[1], out=sys.argv[2], max_steps=3, hidden=8, layers=1, seq_len=8, batch_size=16, workers=2)
+print(round(m.score_ids(m.ids(open(sys.argv[1]).read()), workers=2).nats_per_char, 6))
+"""
+
+
+@pytest.mark.parametrize("how", ["file", "stdin"])
+def test_a_script_without_a_main_guard_can_use_worker_processes(ws, tmp_path, how):
+    """Worker processes start without re-running the caller's script, so a plain script (no
+    `if __name__ == "__main__":`) and code read from stdin can train and score with workers."""
+    script = tmp_path / "plain.py"
+    script.write_text(SCRIPT)
+    args = [sys.executable, str(script)] if how == "file" else [sys.executable, "-"]
+    proc = subprocess.run([*args, str(ws["corpus"]), str(tmp_path / "run")], input=None if how == "file" else SCRIPT,
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and math.isfinite(float(proc.stdout))
+    assert checkpoint.load(tmp_path / "run").train.workers == 2
