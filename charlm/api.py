@@ -56,34 +56,36 @@ class Model:
         if bad and not skip_unknown:
             shown = ", ".join(map(repr, bad[:10])) + (" …" if len(bad) > 10 else "")
             raise CharlmError(f"{what} has {len(bad)} character(s) the model never saw: {shown} "
-                              "(use --skip-unknown to drop them)")
+                              "(skip_unknown=True, or --skip-unknown, drops them)")
         return "".join(ch for ch in text if ch not in bad) if bad else text
 
     def generate(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
                  top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, num_samples: int = 1,
                  seed: int | None = None, rng: np.random.Generator | None = None, stop: Sequence[str] = (),
-                 lines: int = 0) -> Iterator[list[str]]:
+                 lines: int = 0, skip_unknown: bool = False) -> Iterator[list[str]]:
         """Stream `num_samples` texts together: the prime, then one character per stream per step
         ("" for a stream that has stopped). `rng` wins over `seed`; with neither, it is random."""
         rng = rng if rng is not None else np.random.default_rng(seed)
-        return generate(self.params, self.config, self.vocab, length=length, prime=self.check_text(prime, what="prime"),
+        prime = self.check_text(prime, skip_unknown, what="prime")
+        return generate(self.params, self.config, self.vocab, length=length, prime=prime,
                         temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rng,
                         stop=stop, lines=lines)
 
     def sample(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
                top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, seed: int | None = None,
-               stop: Sequence[str] = (), lines: int = 0) -> str:
+               stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> str:
         """One text: the prime and up to `length` generated characters. Same seed, same text.
         It ends early after the first of `stop` (included) or the `lines`-th newline."""
         return "".join(p[0] for p in self.generate(prime, length=length, temperature=temperature, top_k=top_k,
-                                                  top_p=top_p, seed=seed, stop=stop, lines=lines))
+                                                  top_p=top_p, seed=seed, stop=stop, lines=lines,
+                                                  skip_unknown=skip_unknown))
 
     def beam(self, prime: str = "", *, width: int = 4, length: int = 100, stop: Sequence[str] = (),
-             lines: int = 0) -> beam_mod.Beam:
+             lines: int = 0, skip_unknown: bool = False) -> beam_mod.Beam:
         """The likeliest continuation of `length` characters that `width` beams find
         (width 1 is greedy), with its log-probability: see charlm/beam.py."""
         return beam_mod.search(self.params, self.config, self.vocab, width=width, length=length,
-                               prime=self.check_text(prime, what="prime"), stop=stop, lines=lines)
+                               prime=self.check_text(prime, skip_unknown, what="prime"), stop=stop, lines=lines)
 
     def ids(self, text: str, skip_unknown: bool = False) -> np.ndarray:
         return self.vocab.encode(self.check_text(text, skip_unknown))

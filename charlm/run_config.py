@@ -47,6 +47,8 @@ class TrainConfig:
             raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
         if (self.eval_every is not None and self.eval_every < 1) or self.log_every < 1:
             raise UsageError("--eval-every and --log-every must be ≥ 1")
+        if self.val_max_chars == 1:
+            raise UsageError("--val-max-chars must be 0 (all) or at least 2: scoring needs two characters")
         if self.workers < 0 or self.val_max_chars < 0 or self.patience < 0:
             raise UsageError("--workers, --val-max-chars and --patience must be ≥ 0")
         if self.patience and not self.val_fraction:

@@ -120,3 +120,11 @@ def test_a_script_without_a_main_guard_can_use_worker_processes(ws, tmp_path, ho
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and math.isfinite(float(proc.stdout))
     assert checkpoint.load(tmp_path / "run").train.workers == 2
+
+
+def test_sample_and_beam_can_drop_unknown_prime_characters(ws):
+    m, c = ws["model"], ws["model"].chars[0]
+    with pytest.raises(charlm.CharlmError, match="never saw.*skip_unknown=True"):
+        m.sample("☺" + c, length=5, seed=1)
+    assert m.sample("☺" + c, length=5, seed=1, skip_unknown=True) == m.sample(c, length=5, seed=1)
+    assert m.beam("☺" + c, width=2, length=5, skip_unknown=True) == m.beam(c, width=2, length=5)

@@ -142,6 +142,13 @@ def train(
         raise UsageError("--extend-vocab only applies to fine-tuning, with --init-from")
     if not corpus and glob is not None and resume is None:
         raise UsageError("--glob picks files inside a folder, and no folder was given")
+    if resume is not None and out is not None:
+        raise UsageError(f"--out names a new run's directory; a resumed run goes on in its own ({resume}) — "
+                         "to branch a run, fine-tune from it: --init-from RUN --out NEW")
+    if out is not None and Path(out) == Path("."):
+        raise UsageError("--out needs a directory name for the run (not the current directory)")
+    if "device" in given and given.get("engine") != "torch" and resume is None:
+        raise UsageError("--device chooses where --engine torch trains; the numpy engine trains on the CPU")
     rt = launch.runtime(given.get("engine"), device, threads_n)  # None: the numpy engine, one launch
     if rt is not None and "workers" in given:
         common.say("--workers is the numpy engine's; the torch engine's processes are torchrun's (--nproc_per_node)")
