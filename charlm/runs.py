@@ -80,10 +80,7 @@ def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: di
     model_kw, optim_kw, train_kw = _split(given)
     ckpt = checkpoint.load(init, prefer="best.pkl")
     mcfg = ckpt.model
-    changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
-    if changed:
-        raise UsageError(f"--{changed[0].replace('_', '-')} cannot be given with --init-from: the architecture "
-                         "comes from the checkpoint")
+    _keep_architecture(mcfg, model_kw, "be given with --init-from")
     data = corpus_mod.load(source, run_dir, encoding, warn, ckpt.vocab, extend)
     ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
     begin = init_from.start(ckpt, data.vocab, tcfg.seed)
@@ -107,10 +104,7 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encodin
         warn(f"{run_dir} has no last.pkl; resuming from best.pkl, saved at step {ckpt.step} "
              "(the steps after it are trained again)")
     mcfg = ckpt.model
-    changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
-    if changed:
-        raise UsageError(f"--{changed[0].replace('_', '-')} cannot change when resuming: the architecture "
-                         "comes from the checkpoint")
+    _keep_architecture(mcfg, model_kw, "change when resuming")
     ocfg, tcfg = dataclasses.replace(ckpt.optim, **optim_kw), dataclasses.replace(ckpt.train, **train_kw)
     old = files.from_record(ckpt.corpus.to_dict())
     if not paths:
@@ -135,6 +129,14 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encodin
                           "resuming would not continue the same run")
     check_memory(mcfg, ocfg, tcfg)
     return Plan(data, run_dir, mcfg, ocfg, tcfg, ckpt)
+
+
+def _keep_architecture(mcfg: ModelConfig, model_kw: dict, cannot: str) -> None:
+    """Refuse an architecture option that differs from the checkpoint's (the same value is fine)."""
+    changed = [k for k, v in model_kw.items() if getattr(mcfg, k) != v]
+    if changed:
+        raise UsageError(f"--{changed[0].replace('_', '-')} cannot {cannot}: the architecture comes from the "
+                         "checkpoint")
 
 
 def _speed_probe(data: Corpus, given: dict, model_kw: dict, train_kw: dict, threads_n: int | None):
