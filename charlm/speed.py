@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from charlm import model, optim, threads
+from charlm.engines.numpy_team import NumpyTeam
 from charlm.model import ModelConfig
-from charlm.parallel import Team
 
 WARMUP_STEPS = 1     # first touches of memory, lazy set-up
 TIMED_STEPS = 3
@@ -27,20 +27,11 @@ def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_le
     clipping and an Adam update, as `charlm.train` takes a step."""
     params = model.init_params(cfg, np.random.default_rng(0))
     n = threads.blas_threads(threads_n)
-    k = threads.workers(workers, batch)
-    windows = max(1, min(WARMUP_STEPS + TIMED_STEPS, len(train_ids) // batch // seq_len - 1))
-    ids = train_ids[: batch * (windows * seq_len + 1)]
-    ocfg = optim.OptimConfig()
-    with threads.limited(n), Team(cfg, params, batch, k, {"train": ids}, threads=n) as team:
+    ids, windows = _probe_ids(train_ids, batch, seq_len)
+    with threads.limited(n), NumpyTeam(cfg, params, batch, threads.workers(workers, batch), {"train": ids},
+                                       threads=n) as team:
         team.reset_state()
-        state = optim.init_state(ocfg, {"all": team.flat})
-        t0 = 0.0
-        for step in range(WARMUP_STEPS + TIMED_STEPS):
-            if step == WARMUP_STEPS:
-                t0 = time.perf_counter()
-            _, grad = team.train_step("train", step % windows, seq_len, step)
-            optim.clip_and_update(team.flat, grad, state, ocfg, ocfg.lr)
-        return TIMED_STEPS / (time.perf_counter() - t0)
+        return _rate(team, params, windows, seq_len)
 
 
 def torch_steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
@@ -52,18 +43,29 @@ def torch_steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, 
     from charlm.engines.torch_team import TorchTeam
 
     params = model.init_params(cfg, np.random.default_rng(0))
+    ids, windows = _probe_ids(train_ids, batch, seq_len)
+    team = TorchTeam(cfg, params, batch, {"train": ids}, device=device, distributed=False)
+    finish = (lambda: torch.cuda.synchronize(team.device)) if team.device.type == "cuda" else (lambda: None)
+    return _rate(team, params, windows, seq_len, finish)
+
+
+def _probe_ids(train_ids: np.ndarray, batch: int, seq_len: int) -> tuple[np.ndarray, int]:
+    """The first windows of the training ids, as many as the probe takes steps (fewer on a short text)."""
     windows = max(1, min(WARMUP_STEPS + TIMED_STEPS, len(train_ids) // batch // seq_len - 1))
-    team = TorchTeam(cfg, params, batch, {"train": train_ids[: batch * (windows * seq_len + 1)]},
-                     device=device, distributed=False)
+    return train_ids[: batch * (windows * seq_len + 1)], windows
+
+
+def _rate(team, params: dict, windows: int, seq_len: int, finish=lambda: None) -> float:
+    """Steps per second of a team (either engine, charlm/engines): WARMUP_STEPS untimed, then
+    TIMED_STEPS of step, clip and Adam update; `finish` waits for the device."""
     ocfg = optim.OptimConfig()
     opt = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
     t0 = 0.0
     for step in range(WARMUP_STEPS + TIMED_STEPS):
         if step == WARMUP_STEPS:
             t0 = time.perf_counter()
-        _, grads = team.train_step("train", step % windows, seq_len, step)
-        team.clip_grads(grads, ocfg.clip)  # a float: waits for the device
-        team.update(grads, opt, ocfg, ocfg.lr)
-    if team.device.type == "cuda":
-        torch.cuda.synchronize(team.device)
+        _, grad = team.train_step("train", step % windows, seq_len, step)
+        team.clip_grads(grad, ocfg.clip)
+        team.update(grad, opt, ocfg, ocfg.lr)
+    finish()
     return TIMED_STEPS / (time.perf_counter() - t0)
