@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charlm import model, optim
 from charlm.data import batches
+from charlm.nn import model, optim
 
 TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 H, B, T, LR = 256, 50, 100, 2e-3

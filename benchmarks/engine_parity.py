@@ -4,7 +4,7 @@
 
 1. numpy vs torch engine, one process on the CPU: `--steps` training steps from the same
    seed for every cell × (one-hot, embedding input), dropout 0, Adam with the cosine
-   schedule, through charlm.train.run: the largest relative difference of a step's loss,
+   schedule, through charlm.training.loop.run: the largest relative difference of a step's loss,
    of a validation, and the largest absolute difference of a parameter at the end.
 2. torchrun --standalone --nproc_per_node 2 (DDP over gloo) vs one process, both
    `charlm train --engine torch --device cpu`: the largest differences of the logged
@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import checkpoint, train
+from charlm import checkpoint
 from charlm.data import corpus
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.train import TrainConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training import loop
+from charlm.training.loop import TrainConfig
 
 
 def text(n_lines: int = 700, seed: int = 0) -> str:
@@ -55,7 +56,7 @@ def engines(tmp: Path, steps: int) -> list[str]:
                                    engine=engine, workers=1, sample_every=0)
                 ocfg = OptimConfig(lr=3e-3, schedule="cosine", warmup_steps=5)
                 run_dir = tmp / f"{cell}-{E}-{engine}"
-                ev = list(train.run(data, run_dir, mcfg, ocfg, tcfg))
+                ev = list(loop.run(data, run_dir, mcfg, ocfg, tcfg))
                 out[engine] = (np.array([e["loss"] for e in ev if e["event"] == "step"]),
                                np.array([e["val_loss"] for e in ev if e["event"] == "eval"]),
                                checkpoint.load(run_dir / "last.pkl").params)

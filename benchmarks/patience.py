@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from charlm import early_stop
+from charlm.training import early_stop
 
 
 def report(path: Path, patiences: list[int]) -> list[str]:

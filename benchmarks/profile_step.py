@@ -15,8 +15,9 @@ import time
 
 import numpy as np
 
-from charlm import model, optim, threads
-from charlm.parallel import Team
+from charlm import threads
+from charlm.engines.parallel import Team
+from charlm.nn import model, optim
 
 T = 50
 

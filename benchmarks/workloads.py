@@ -30,9 +30,10 @@ import numpy as np
 
 from benchmarks.textbook_lstm import TextbookLSTM
 from benchmarks.torch_ref import TorchLM
-from charlm import model, optim, stepping, threads
-from charlm.parallel import Team
-from charlm.sample import next_ids
+from charlm import threads
+from charlm.engines.parallel import Team
+from charlm.nn import model, optim, stepping
+from charlm.nn.sample import next_ids
 
 VOCAB = 65              # V: tiny-shakespeare's alphabet
 BATCH, SEQ = 50, 50     # N, T of a training step (issue 5)

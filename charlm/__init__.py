@@ -3,7 +3,7 @@
 The public Python API (charlm/api.py), imported on first use so that `import charlm`
 stays cheap: `charlm.load(path)` → a `Model` with `.sample`, `.beam`, `.score`,
 `.surprisal` and `.session`; `charlm.fit(corpus, **options)` → the trained `Model` (the
-name `charlm.train` belongs to the training loop's module).
+name `charlm.training` belongs to the training package).
 Failures raise `charlm.CharlmError`. Everything else in the package is internal.
 """
 

@@ -20,16 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import beam as beam_mod
-from charlm import checkpoint, parallel, runs
-from charlm import train as train_mod
+from charlm import checkpoint
 from charlm.data import files
+from charlm.engines import parallel
 from charlm.errors import CharlmError, UsageError
-from charlm.evaluate import Score
-from charlm.model import ModelConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.sample import Settings, generate, unknown_chars
 from charlm.report import probes
-from charlm.sample import Settings, generate, unknown_chars
-from charlm.session import Session
+from charlm.training import loop as train_mod
+from charlm.training import plans
+from charlm.use import beam as beam_mod
+from charlm.use.evaluate import Score
+from charlm.use.session import Session
 
 DEFAULT = Settings()
 
@@ -43,7 +45,7 @@ class Model:
         self.path = ckpt.path
 
     def __repr__(self) -> str:
-        return f"<charlm.Model {runs.describe(self.config)}, {len(self.vocab)} chars, from {self.path}>"
+        return f"<charlm.Model {plans.describe(self.config)}, {len(self.vocab)} chars, from {self.path}>"
 
     @property
     def chars(self) -> str:
@@ -83,7 +85,7 @@ class Model:
     def beam(self, prime: str = "", *, width: int = 4, length: int = 100, stop: Sequence[str] = (),
              lines: int = 0, skip_unknown: bool = False) -> beam_mod.Beam:
         """The likeliest continuation of `length` characters that `width` beams find
-        (width 1 is greedy), with its log-probability: see charlm/beam.py."""
+        (width 1 is greedy), with its log-probability: see charlm/use/beam.py."""
         return beam_mod.search(self.params, self.config, self.vocab, width=width, length=length,
                                prime=self.check_text(prime, skip_unknown, what="prime"), stop=stop, lines=lines)
 
@@ -98,7 +100,7 @@ class Model:
     def score_ids(self, ids: np.ndarray, *, batch: int = 64, seq_len: int = 256, workers: int | None = None,
                   threads: int | None = None, progress: Callable[[int], None] | None = None) -> Score:
         """`score` for text already encoded (ids into `chars`), laid out in `batch` lanes (see
-        charlm/evaluate.py) and shared by `workers` processes."""
+        charlm/use/evaluate.py) and shared by `workers` processes."""
         if len(ids) < 2:
             raise CharlmError("needs at least 2 characters in the model's vocabulary to score")
         return parallel.score(self.params, self.config, ids, batch=batch, seq_len=seq_len, workers=workers,
@@ -111,7 +113,7 @@ class Model:
     def session(self, *, temperature: float = DEFAULT.temperature, top_k: int = DEFAULT.top_k,
                 top_p: float = DEFAULT.top_p, length: int = DEFAULT.length, seed: int | None = None,
                 stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Session:
-        """An interactive session (charlm/session.py): `session.handle(line)` answers a line."""
+        """An interactive session (charlm/use/session.py): `session.handle(line)` answers a line."""
         return Session(self.params, self.config, self.vocab, Settings(temperature, top_k, top_p, length),
                        np.random.default_rng(seed), stop, lines, skip_unknown)
 
@@ -121,7 +123,7 @@ def load(path: str | Path, prefer: str = "best.pkl") -> Model:
     return Model(path, prefer)
 
 
-OPTIONS = runs.ARCH + runs.OPTIM + runs.TRAIN
+OPTIONS = plans.ARCH + plans.OPTIM + plans.TRAIN
 
 
 def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "utf-8",
@@ -130,7 +132,7 @@ def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "u
     given win; their names are those of the command's options with _ for -, e.g.
     max_steps=200, hidden=128, time_budget=60). Checkpoints go to `out` (default
     runs/<corpus name>, as the command picks it). `on_event` receives each event of
-    charlm/train.py, and {"event": "note", "text": …} for what was chosen and why.
+    charlm/training/loop.py, and {"event": "note", "text": …} for what was chosen and why.
     Returns the best model (the last one when there is no validation split)."""
     unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
@@ -141,8 +143,8 @@ def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "u
         tell({"event": train_mod.NOTE, "text": text})
 
     source = files.expand([Path(corpus)], None)
-    with runs.new_run_dir(out, source) as run_dir:
-        plan = runs.start(source, run_dir, options, encoding, threads, note, note)
+    with plans.new_run_dir(out, source) as run_dir:
+        plan = plans.start(source, run_dir, options, encoding, threads, note, note)
         for event in train_mod.run(plan.data, run_dir, plan.mcfg, plan.ocfg, plan.tcfg, None, threads_n=threads):
             tell(event)
             if event["event"] == train_mod.DIVERGED:

@@ -31,13 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__, model
+from charlm import __version__
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.run_config import TrainConfig
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training.budget import TrainConfig
 
 FORMAT = "charlm-checkpoint"
 VERSION = 1
@@ -122,7 +123,7 @@ def payload(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, vocab: Voca
             optimizer: dict, progress: dict, carried_state: dict, rng: dict, best_val_loss: float | None,
             history: list, corpus: dict, init_from: dict | None = None) -> dict:
     """The one writer of the layout: everything that defines a run at an instant, as plain data.
-    corpus: Corpus.record(); init_from: a fine-tuned run's origin (charlm/init_from.py)."""
+    corpus: Corpus.record(); init_from: a fine-tuned run's origin (charlm/training/init_from.py)."""
     return {
         "charlm_version": __version__,
         "model_config": dataclasses.asdict(mcfg),

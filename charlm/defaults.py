@@ -4,7 +4,7 @@ What gives the best validation loss depends on how many steps the run can take:
 few steps want a model small enough to see the text several times, many steps a
 bigger model with dropout to keep it from memorising. Machines differ 2–3× in
 speed, so with a time budget the model is chosen from the speed measured on this
-machine at the start (charlm/speed.py: a few timed steps of each candidate, largest
+machine at the start (charlm/training/speed.py: a few timed steps of each candidate, largest
 first) and not from the budget alone. Every choice is printed; an option given on
 the command line always wins.
 

@@ -9,7 +9,7 @@ The policy (measured: benchmarks/RESULTS.md, "Threads and workers"):
   ~1.0× with one. The once-per-chunk GEMMs over T·B rows gain from a second
   thread only when the machine is quiet, and not enough to pay for that risk.
 - The cores are used by data parallelism instead: training and evaluation split
-  their B lanes over K worker processes (charlm/parallel.py), one per usable
+  their B lanes over K worker processes (charlm/engines/parallel.py), one per usable
   core, with at least MIN_LANES lanes each. They synchronise once per step,
   not once per GEMM, so a busy core slows a step down instead of stalling it.
 

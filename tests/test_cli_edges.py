@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import checkpoint, memory, model, optim
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
+from charlm import checkpoint
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
 from charlm.report import colors
+from charlm.training import memory
 from tests.test_cli_errors import CHARLM, ENV, ERROR, TINY, _text, assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[1]

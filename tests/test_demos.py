@@ -8,9 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from charlm import checkpoint, demo_gradients, demo_hello, evaluate, gradflow, model
+from charlm import checkpoint
 from charlm.errors import UsageError
-from charlm.gradflow import Flow
+from charlm.lessons import gradflow, gradients, hello
+from charlm.lessons.gradflow import Flow
+from charlm.nn import model
+from charlm.use import evaluate
 from tests.test_cli_errors import TINY, USAGE, assert_one_line_error, run
 
 ANSI = "\x1b["
@@ -21,18 +24,18 @@ ANSI = "\x1b["
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_hello_learns_all_four(cell):
-    lesson = demo_hello.run("hello", cell)
+    lesson = hello.run("hello", cell)
     assert lesson.vocab.chars == "ehlo"
     assert [s.target for s in lesson.after.steps] == list("ello")
     assert lesson.after.correct == 4, [s.predicted for s in lesson.after.steps]
-    assert lesson.after.loss < demo_hello.DONE_LOSS < lesson.before.loss
-    assert lesson.steps_trained == len(lesson.norms) <= demo_hello.MAX_STEPS
+    assert lesson.after.loss < hello.DONE_LOSS < lesson.before.loss
+    assert lesson.steps_trained == len(lesson.norms) <= hello.MAX_STEPS
 
 
 def test_hello_snapshot_is_the_model():
-    lesson = demo_hello.run("hello", "rnn")
+    lesson = hello.run("hello", "rnn")
     params = model.init_params(lesson.cfg, np.random.default_rng(0), dtype=np.float64)
-    snap = demo_hello.snapshot(params, lesson.cfg, lesson.vocab, lesson.vocab.encode("hello"))
+    snap = hello.snapshot(params, lesson.cfg, lesson.vocab, lesson.vocab.encode("hello"))
     assert snap == lesson.before                                       # the same seed, the same untrained model
     x = lesson.vocab.encode("hell")[None]                              # (1, 4)
     _, logits, final, _ = model.forward(params, lesson.cfg, x, None, model.init_state(lesson.cfg, 1, np.float64),
@@ -49,7 +52,7 @@ def test_hello_snapshot_is_the_model():
                                           ("x" * 30, "at most")])
 def test_hello_refuses_words_with_nothing_to_learn(word, needle):
     with pytest.raises(UsageError, match=needle):
-        demo_hello.run(word)
+        hello.run(word)
 
 
 # ---------------------------------------------------------------- gradients, library
@@ -59,19 +62,19 @@ def _flow(means: list[float]) -> Flow:
     return Flow(list(range(1, len(means) + 1)), means, means, means, means, 4)
 
 
-def _result(cell: str, means: list[float], norms: list[float]) -> demo_gradients.CellResult:
-    return demo_gradients.CellResult(cell, _flow(means), _flow(means), [3.0, 2.0], norms, 1.0)
+def _result(cell: str, means: list[float], norms: list[float]) -> gradients.CellResult:
+    return gradients.CellResult(cell, _flow(means), _flow(means), [3.0, 2.0], norms, 1.0)
 
 
 def test_summary_reads_the_numbers():
     vanishing = [_result("rnn", [1.0, 1e-6], [0.5, 2.0, 3.0]), _result("lstm", [1.0, 0.5], [0.1]),
                  _result("gru", [1.0, 0.1], [0.2])]
-    text = "\n".join(demo_gradients.summary(vanishing))
+    text = "\n".join(gradients.summary(vanishing))
     assert "RNN's gradient vanishes fastest" in text
     assert "RNN: clipping fired on 2 of 3 steps" in text
     rnn_keeps = [_result("rnn", [1.0, 0.9], [0.5]), _result("lstm", [1.0, 0.01], [0.1]),
                  _result("gru", [1.0, 2.0], [0.2])]
-    text = "\n".join(demo_gradients.summary(rnn_keeps))
+    text = "\n".join(gradients.summary(rnn_keeps))
     assert "vanishes" not in text and "does not lose its gradient fastest: the LSTM does" in text
     assert "exploding): GRU" in text
 
@@ -79,11 +82,11 @@ def test_summary_reads_the_numbers():
 def test_gradients_demo_on_a_small_text():
     rng = np.random.default_rng(0)
     text = "".join(rng.choice(list("abc de\n"), 3000))
-    results = demo_gradients.run(text, steps=4, max_lag=3)
+    results = gradients.run(text, steps=4, max_lag=3)
     assert [r.cell for r in results] == ["rnn", "lstm", "gru"]
     for r in results:
         assert len(r.norms) == len(r.losses) == 4 and all(n > 0 for n in r.norms)
-        assert r.clipped == sum(n > demo_gradients.OPTIM.clip for n in r.norms)
+        assert r.clipped == sum(n > gradients.OPTIM.clip for n in r.norms)
         assert r.at_init.lags == [1, 2, 3] and r.at_init.mean != r.trained.mean
 
 

@@ -7,9 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from charlm import export, model
 from charlm.data.vocab import Vocab
-from charlm.model import ModelConfig
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
+from charlm.use import export
 
 CASES = [dict(cell=c, embedding_dim=E, tie_weights=tie)
          for c in ("lstm", "gru", "rnn") for E, tie in ((0, False), (6, False), (8, True))]

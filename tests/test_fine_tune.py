@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import checkpoint, init_from, model
+from charlm import checkpoint
 from charlm.data.vocab import Vocab
+from charlm.nn import model
+from charlm.training import init_from
 from tests.helpers import assert_one_line_error, charlm
 
 SMALL = ["--batch-size", "4", "--seq-len", "16", "--eval-every", "5", "--sample-every", "0", "--quiet"]

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from charlm import model, optim
 from charlm.data import batches
 from charlm.data.vocab import Vocab
-from charlm.evaluate import score_ids
-from charlm.model import ModelConfig
-from charlm.sample import generate
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
+from charlm.nn.sample import generate
+from charlm.use.evaluate import score_ids
 
 VOCAB = Vocab("\n ehlo", [1] * 6)
 TEXT = "hello hole\nhole hello\nhello\n" * 3

@@ -1,13 +1,14 @@
-"""Gradient flow through time (charlm/gradflow.py) against float64 central differences."""
+"""Gradient flow through time (charlm/lessons/gradflow.py) against float64 central differences."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from charlm import gradflow, model
 from charlm.errors import CharlmError
-from charlm.model import ModelConfig
+from charlm.lessons import gradflow
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
 from tests.gradcheck import numeric_grad, rel_error
 
 V, K, W = 6, 4, 3

@@ -1,4 +1,4 @@
-"""Data parallelism (charlm/parallel.py), the thread policy (charlm/threads.py) and the
+"""Data parallelism (charlm/engines/parallel.py), the thread policy (charlm/threads.py) and the
 flat optimizer: K worker processes must compute what one process computes."""
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from charlm import checkpoint, evaluate, model, optim, threads
+from charlm import checkpoint, threads
 from charlm.data import batches
+from charlm.engines.flat import Layout
+from charlm.engines.parallel import Team
 from charlm.errors import CharlmError, UsageError
-from charlm.flat import Layout
-from charlm.model import ModelConfig
-from charlm.parallel import Team
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
+from charlm.use import evaluate
 from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
 
 V, B, T = 11, 6, 7

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import defaults, early_stop
+from charlm import defaults
+from charlm.training import early_stop
 from tests.helpers import assert_one_line_error, charlm
 
 # lr 0.03 on a tiny GRU overfits a 4 KB text within ~200 steps; constant rate so a resume with

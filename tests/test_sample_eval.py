@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from charlm import model
 from charlm.cli import app
 from charlm.data.vocab import Vocab
-from charlm.evaluate import score_ids
-from charlm.model import ModelConfig
-from charlm.sample import generate, next_ids
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
+from charlm.nn.sample import generate, next_ids
+from charlm.use.evaluate import score_ids
 
 runner = CliRunner()
 

@@ -14,12 +14,13 @@ import time
 import numpy as np
 import pytest
 
-from charlm import checkpoint, train
+from charlm import checkpoint
 from charlm.data import corpus
 from charlm.errors import CharlmError
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.run_config import TrainConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training import loop
+from charlm.training.budget import TrainConfig
 
 
 def make_text(n_words: int = 4000, seed: int = 0) -> str:
@@ -43,7 +44,7 @@ def run_to_end(data, run_dir, mcfg, ocfg, tcfg, resume=None, stop_at=None):
     """All events of a run; with stop_at, request a stop (as Ctrl-C does) after that many steps."""
     events = []
     steps = lambda: sum(e["event"] == "step" for e in events)  # noqa: E731
-    for ev in train.run(data, run_dir, mcfg, ocfg, tcfg, resume,
+    for ev in loop.run(data, run_dir, mcfg, ocfg, tcfg, resume,
                         should_stop=lambda: stop_at is not None and steps() >= stop_at):
         events.append(ev)
     return events
@@ -142,7 +143,7 @@ def test_divergence_stops_and_keeps_last_good(text_file, tmp_path):
     resume = dataclasses.replace(resume, optimizer={"step": 0, "slots": {"m": zeros, "v": dict(zeros)}})
     events = run_to_end(data, tmp_path / "run", mcfg, wild, TrainConfig(seq_len=10, batch_size=4,
                                                                        max_steps=200, eval_every=50), resume)
-    assert events[-1]["event"] == train.DIVERGED
+    assert events[-1]["event"] == loop.DIVERGED
     assert (tmp_path / "run" / "last.pkl").read_bytes() == good
 
 

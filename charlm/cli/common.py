@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from charlm.errors import CharlmError
-from charlm.runs import RUNS
+from charlm.training.plans import RUNS
 
 LATEST = RUNS / "latest"
 

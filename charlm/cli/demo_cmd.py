@@ -1,8 +1,8 @@
 """`charlm demo hello`, `charlm demo gradients` and `charlm eval gradient-flow`: the lessons, rendered.
 
 Everything goes to stdout (it is the command's output), in colour on a terminal and
-plain under NO_COLOR or when piped. The numbers come from charlm/demo_hello.py,
-charlm/demo_gradients.py and charlm/gradflow.py; this file only lays them out.
+plain under NO_COLOR or when piped. The numbers come from charlm/lessons/hello.py,
+charlm/lessons/gradients.py and charlm/lessons/gradflow.py; this file only lays them out.
 """
 
 from __future__ import annotations
@@ -21,12 +21,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from charlm import checkpoint, demo_gradients, demo_hello, evaluate, gradflow
+from charlm import checkpoint
 from charlm.cli.common import err, model_path, note_excluded
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
-from charlm.gradflow import Flow
+from charlm.lessons import gradflow
+from charlm.lessons import gradients as gradients_lesson
+from charlm.lessons import hello as hello_lesson
+from charlm.lessons.gradflow import Flow
+from charlm.use import evaluate
 
 BAR = 24  # width of a curve's bar at the largest value shown (shared among the curves side by side)
 
@@ -49,11 +53,11 @@ def _vec(values, fmt: str = "+.2f") -> str:
 
 
 def hello(
-    text: Annotated[str, typer.Option("--text", help="The word to learn")] = demo_hello.WORD,
+    text: Annotated[str, typer.Option("--text", help="The word to learn")] = hello_lesson.WORD,
     cell: Annotated[Cell, typer.Option("--cell", help="Recurrent cell")] = Cell.rnn,
 ):
     """Train a tiny one-hot model on a word, live, and show every step before and after training."""
-    lesson = demo_hello.run(text, cell.value)
+    lesson = hello_lesson.run(text, cell.value)
     out = _out()
     chars = " ".join(repr(c) for c in lesson.vocab.chars)
     out.print(Text.assemble((f"{lesson.word!r}", "bold"), f": vocabulary of {len(lesson.vocab)} ({chars}), "
@@ -61,12 +65,12 @@ def hello(
                             "Vectors list the vocabulary in this order."))
     _snapshot(out, "before training", lesson.before)
     norms = lesson.norms
-    out.print(Text(f"\ntrained {lesson.steps_trained} steps of Adam on the whole word (lr {demo_hello.OPTIM.lr:g}, "
+    out.print(Text(f"\ntrained {lesson.steps_trained} steps of Adam on the whole word (lr {hello_lesson.OPTIM.lr:g}, "
                    f"gradient norm before clipping: first {norms[0]:.3g}, last {norms[-1]:.3g})", "dim"))
     _snapshot(out, "after training", lesson.after)
 
 
-def _snapshot(out: Console, title: str, snap: demo_hello.Snapshot) -> None:
+def _snapshot(out: Console, title: str, snap: hello_lesson.Snapshot) -> None:
     steps = len(snap.steps)
     out.rule(f"{title}: {snap.correct}/{steps} right, loss {snap.loss:.3f} nats/char")
     for t, s in enumerate(snap.steps):
@@ -157,19 +161,19 @@ def gradient_flow(
 
 def gradients(
     steps: Annotated[int, typer.Option("--steps", min=1, max=2000, help="Training steps per cell")
-                     ] = demo_gradients.STEPS,
+                     ] = gradients_lesson.STEPS,
 ):
     """An RNN, an LSTM and a GRU of one size: gradient flow at initialisation and after a short run, and clipping."""
     with err.status("charlm: training") as status:
-        results = demo_gradients.run(steps=steps,
+        results = gradients_lesson.run(steps=steps,
                                      progress=lambda cell: status.update(f"charlm: measuring and training {cell}"))
     if not results:
         raise CharlmError("no cells to compare")
     out = _out()
     r0 = results[0]
-    out.print(f"Three one-layer models of {demo_gradients.HIDDEN} units on Python standard-library source "
-              f"({demo_gradients.TEXT_BYTES:,} bytes), {len(r0.norms)} Adam steps of {demo_gradients.BATCH}×"
-              f"{demo_gradients.SEQ} characters each, clip {r0.clip:g}; flow measured on the held-out 10%.")
+    out.print(f"Three one-layer models of {gradients_lesson.HIDDEN} units on Python standard-library source "
+              f"({gradients_lesson.TEXT_BYTES:,} bytes), {len(r0.norms)} Adam steps of {gradients_lesson.BATCH}×"
+              f"{gradients_lesson.SEQ} characters each, clip {r0.clip:g}; flow measured on the held-out 10%.")
     for phase, title in (("at_init", "at initialisation"), ("trained", f"after {len(r0.norms)} steps")):
         out.rule(title)
         out.print(flow_table({r.cell.upper(): getattr(r, phase) for r in results}, spread=False))
@@ -177,5 +181,5 @@ def gradients(
     for r in results:
         out.print(f"{r.cell.upper():>4}: loss {r.losses[0]:.2f} → {r.losses[-1]:.2f} nats/char")
     out.rule("what the numbers show")
-    for line in demo_gradients.summary(results):
+    for line in gradients_lesson.summary(results):
         out.print(line)

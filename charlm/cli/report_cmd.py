@@ -13,7 +13,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.text import Text
 
-from charlm import checkpoint, evaluate
+from charlm import checkpoint
 from charlm.checkpoint import Checkpoint
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.cli.use_cmds import ModelOpt
@@ -23,6 +23,7 @@ from charlm.errors import CharlmError, UsageError
 from charlm.report import colors
 from charlm.report import page as report_mod
 from charlm.report import probes as probe
+from charlm.use import evaluate
 
 CharsOpt = Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters (0 = all)")]
 EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="Text encoding of the file",

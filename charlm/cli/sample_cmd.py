@@ -3,7 +3,7 @@
 Three ways to write: sampling (streamed character by character, or BLOCK samples
 at a time), beam search (--beam), and an interactive session (--interactive) whose
 terminal side lives here: prompt, Ctrl-C and Ctrl-D; the session itself is
-charlm/session.py.
+charlm/use/session.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from charlm.api import Model
 from charlm.cli.common import err, error_line, model_path, say
 from charlm.cli.use_cmds import ModelOpt, ThreadsOpt
 from charlm.errors import CharlmError, UsageError
-from charlm.sample import BLOCK, Settings, check_options, check_stop, unescape, unknown_chars, uses_rng
+from charlm.nn.sample import BLOCK, Settings, check_options, check_stop, unescape, unknown_chars, uses_rng
 
 S = Settings()
 ESCAPES = "\\n is a newline, \\t a tab, \\\\ a backslash"

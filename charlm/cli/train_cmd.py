@@ -1,4 +1,4 @@
-"""`charlm train`: options → configs → `charlm.train.run`, events → progress bar and log lines."""
+"""`charlm train`: options → configs → `charlm.training.loop.run`, events → progress bar and log lines."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from typing import Annotated
 
 import typer
 
-from charlm import defaults, runs, threads
+from charlm import defaults, threads
 from charlm.cli import common, train_view
 from charlm.cli.common import err
 from charlm.cli.corpus_cmd import default_corpus
 from charlm.data import files
-from charlm.engines import launch
 from charlm.errors import UsageError
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.train import TrainConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training import launch, plans
+from charlm.training.loop import TrainConfig
 
 M, O, T = ModelConfig(vocab_size=1), OptimConfig(), TrainConfig()
 
@@ -164,40 +164,40 @@ def _train(corpus: list[Path], glob: str | None, out: Path | None, resume: Path 
     """Plan the run (on rank 0 of a torchrun launch, which tells the others) and train it."""
     inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
 
-    def go(plan: runs.Plan) -> None:
+    def go(plan: plans.Plan) -> None:
         if launch.leads(rt):
             train_view.show(plan, threads_n, quiet, device)
         else:
             launch.follow(plan, threads_n, device)
 
     if resume is not None:
-        go(launch.share(rt, lambda: runs.resume(resume, corpus, glob, given, encoding, common.say)))
+        go(launch.share(rt, lambda: plans.resume(resume, corpus, glob, given, encoding, common.say)))
     elif not launch.leads(rt):
         go(launch.share(rt, None))
     else:
         with contextlib.ExitStack() as stack:  # a failed start or run leaves no empty run directory behind
-            def start() -> runs.Plan:  # inside share: under torchrun, a refusal here reaches every rank
+            def start() -> plans.Plan:  # inside share: under torchrun, a refusal here reaches every rank
                 source = files.expand(corpus or [default_corpus(lambda msg: err.print(msg))], glob)
-                run_dir = stack.enter_context(runs.new_run_dir(out, source))
+                run_dir = stack.enter_context(plans.new_run_dir(out, source))
                 if init_from is not None:
-                    plan = runs.fine_tune(source, run_dir, init_from, extend_vocab, given, encoding, inform,
+                    plan = plans.fine_tune(source, run_dir, init_from, extend_vocab, given, encoding, inform,
                                           common.say)
                 else:
-                    plan = runs.start(source, run_dir, given, encoding, threads_n, inform, common.say)
+                    plan = plans.start(source, run_dir, given, encoding, threads_n, inform, common.say)
                 inform(_settings(plan, given))
                 return plan
             go(launch.share(rt, start))
 
 
-def _settings(plan: runs.Plan, given: dict) -> str:
+def _settings(plan: plans.Plan, given: dict) -> str:
     """The configuration that will run, and which of it the user chose."""
     span = f"a {plan.tcfg.time_budget:g}s budget" if plan.tcfg.time_budget else "no time budget"
-    mine = [f"--{k.replace('_', '-')}" for k in (*runs.ARCH, "optimizer", "lr", "schedule") if k in given]
+    mine = [f"--{k.replace('_', '-')}" for k in (*plans.ARCH, "optimizer", "lr", "schedule") if k in given]
     yours = f", with your {', '.join(mine)}" if mine else ""
     origin = f"defaults for {span}{yours}"
     if plan.init:
         step = plan.init.record["step"]
         origin = (f"fine-tuning the model of {plan.init.record['path']}" + (f" (step {step})" if step else "")
                   + f" with a fresh optimizer and the defaults of a new run{yours}")
-    return (f"{origin}: {runs.describe(plan.mcfg)}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
+    return (f"{origin}: {plans.describe(plan.mcfg)}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
             "`charlm train --help` gives the rule, and options you give win")

@@ -1,7 +1,7 @@
 """How `charlm train` looks while it runs: the progress bar (or log lines in a log file),
 validations, samples, Ctrl-C, the summary at the end, and runs/latest.
 
-`show` runs `charlm.train.run` and renders each of its events; everything here only
+`show` runs `charlm.training.loop.run` and renders each of its events; everything here only
 renders and links, the run itself is the library's.
 """
 
@@ -16,15 +16,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from charlm import early_stop, runs, threads
-from charlm import train as train_mod
+from charlm import threads
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.sparkline import sparkline
 from charlm.errors import CharlmError
-from charlm.run_config import TrainConfig
+from charlm.training import early_stop, plans
+from charlm.training import loop as train_mod
+from charlm.training.budget import TrainConfig
 
 
-def show(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
+def show(plan: plans.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
     """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
     stop = {"requested": False}
 
@@ -49,10 +50,10 @@ def show(plan: runs.Plan, threads_n: int | None, quiet: bool, device: str = "aut
 
 
 class _View:
-    """What the terminal (or a log file) shows of a run: one method per event of charlm/train.py,
+    """What the terminal (or a log file) shows of a run: one method per event of charlm/training/loop.py,
     named as the event is."""
 
-    def __init__(self, plan: runs.Plan, threads_n: int | None, quiet: bool):
+    def __init__(self, plan: plans.Plan, threads_n: int | None, quiet: bool):
         self.plan, self.threads_n, self.quiet = plan, threads_n, quiet
         self.bar = None
         self.tty = sys.stderr.isatty() and not quiet
@@ -73,7 +74,7 @@ class _View:
     def start(self, ev: dict) -> None:
         plan, tcfg, ocfg = self.plan, self.plan.tcfg, self.plan.ocfg
         verb = "resuming" if plan.checkpoint else "fine-tuning" if plan.init else "training"
-        self.chat(f"charlm: {verb} {runs.describe(plan.mcfg)} on {plan.data.path} — V={len(plan.data.vocab)}, "
+        self.chat(f"charlm: {verb} {plans.describe(plan.mcfg)} on {plan.data.path} — V={len(plan.data.vocab)}, "
                   f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                   f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
                   f"({ocfg.schedule}), {_budget(tcfg)} → {plan.run_dir}")

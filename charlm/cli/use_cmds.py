@@ -12,14 +12,15 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint, evaluate, threads
-from charlm import export as export_mod
-from charlm import info as info_mod
+from charlm import __version__, checkpoint, threads
 from charlm.api import Model
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
-from charlm.evaluate import Score
+from charlm.use import evaluate
+from charlm.use import export as export_mod
+from charlm.use import info as info_mod
+from charlm.use.evaluate import Score
 
 ModelOpt = Annotated[Path | None, typer.Option(
     "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]

@@ -1,6 +1,6 @@
 """The character vocabulary: sorted code points (a deterministic order) with their counts.
 
-A fine-tuned model (charlm/init_from.py) keeps its ids and puts new characters after them."""
+A fine-tuned model (charlm/training/init_from.py) keeps its ids and puts new characters after them."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Training engines: who computes a step. The loop in charlm/train.py is the same for all.
+"""Training engines: who computes a step. The loop in charlm/training/loop.py is the same for all.
 
     numpy   charlm's own engine, the default and the reference: `NumpyTeam`
-            (charlm/engines/numpy_team.py) over the worker processes of charlm/parallel.py.
+            (charlm/engines/numpy_team.py) over the worker processes of charlm/engines/parallel.py.
     torch   the same model built from torch.nn.LSTM / GRU / RNN, nn.Embedding and
             nn.Linear, on a CPU, a CUDA GPU or Apple's MPS, and across processes and
             machines with torchrun (DDP): charlm/engines/torch_team.py.
@@ -12,7 +12,7 @@ that crosses the interface as data (checkpoint arrays) is numpy in charlm's layo
 (parameter names = PyTorch's state_dict names, optimizer slots under the same
 names), so a run started on one engine resumes on the other.
 
-    spec.layout                         the parameters' names and shapes (charlm/flat.py)
+    spec.layout                         the parameters' names and shapes (charlm/engines/flat.py)
     workers                             processes sharing the lanes
     ids                                 {name: (n,) ids} the team reads ("train", "val", …)
     leader                              this process writes checkpoints and logs
@@ -21,7 +21,7 @@ names), so a run started on one engine resumes on the other.
     optimizer_state(step, moments)      the optimizer state in the engine's form
     train_step(source, window, T, step) → (mean loss over all B·T positions, its gradient)
     clip_grads(grad, max_norm)          global-norm clipping in place → the norm before it
-    update(grad, opt, ocfg, lr)         one step of charlm's optimizer (charlm/optim.py)
+    update(grad, opt, ocfg, lr)         one step of charlm's optimizer (charlm/nn/optim.py)
     score(source, batch, T)             evaluate.Score of ids:source, as evaluate.score_ids
     snapshot() / restore(snap)          a copy of the parameters / put one back
     checkpoint_arrays(opt)              (params, optimizer slots, carried state) as numpy;

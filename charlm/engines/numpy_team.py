@@ -1,4 +1,4 @@
-"""The numpy engine: charlm/parallel.py's `Team` with the engine interface (charlm/engines/__init__.py).
+"""The numpy engine: charlm/engines/parallel.py's `Team` with the engine interface (charlm/engines/__init__.py).
 
 The parameters, carried state and optimizer moments are flat buffers in shared
 memory; the optimizer runs on the flat buffers as a handful of numpy calls.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from charlm import optim
-from charlm.parallel import Team
+from charlm.engines.parallel import Team
+from charlm.nn import optim
 
 
 class NumpyTeam(Team):

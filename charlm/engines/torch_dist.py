@@ -5,7 +5,7 @@ Under torchrun (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR … in the environment
 process joins the process group: NCCL when it trains on a CUDA GPU (cuda:LOCAL_RANK),
 gloo on a CPU. torchrun's rendezvous makes the same code span several machines.
 
-Rank 0 alone plans the run (charlm/runs.py: defaults, the speed probe, checkpoint
+Rank 0 alone plans the run (charlm/training/plans.py: defaults, the speed probe, checkpoint
 checks) and sends the plan to the others (`share_plan`), so every rank trains the
 same configuration from the same checkpoint even when the others cannot read it
 (another machine). Each rank then opens the corpus at the same path itself.
@@ -135,15 +135,15 @@ def broadcast(obj, rt: Runtime):
 
 
 def share_plan(make_plan: Callable[[], object], rt: Runtime):
-    """Rank 0 runs `make_plan` (charlm/runs.py's start or resume) and every other rank
+    """Rank 0 runs `make_plan` (charlm/training/plans.py's start or resume) and every other rank
     receives its result: the configs, the run directory, the checkpoint to resume,
     and which text. A failure on rank 0 is reported there; the others exit quietly."""
-    from charlm import runs
     from charlm.data import corpus as corpus_mod
     from charlm.data import files
-    from charlm.model import ModelConfig
-    from charlm.optim import OptimConfig
-    from charlm.train import TrainConfig
+    from charlm.nn.model import ModelConfig
+    from charlm.nn.optim import OptimConfig
+    from charlm.training import plans
+    from charlm.training.loop import TrainConfig
 
     if rt.world == 1:
         return make_plan()
@@ -177,7 +177,7 @@ def share_plan(make_plan: Callable[[], object], rt: Runtime):
                           "needs the same corpus at the same path")
     mcfg, ocfg, tcfg = (cls(**d) for cls, d in zip((ModelConfig, OptimConfig, TrainConfig), got["configs"],
                                                    strict=True))
-    return runs.Plan(data, run_dir, mcfg, ocfg, tcfg, got["checkpoint"], got["init"])
+    return plans.Plan(data, run_dir, mcfg, ocfg, tcfg, got["checkpoint"], got["init"])
 
 
 def _corpus_turns(rt: Runtime, load: Callable[[], None]) -> None:

@@ -11,7 +11,7 @@ is charlm's own (numpy arrays) whichever engine wrote it.
 What the numpy engine does, done here the same way:
 - lanes and windows (charlm/data/batches.py), truncated BPTT: the state carried
   from window to window, detached; the loss is the mean nll over all B·T positions;
-- the optimizer is charlm/optim.py's, formula for formula (Adam with ε on the
+- the optimizer is charlm/nn/optim.py's, formula for formula (Adam with ε on the
   bias-corrected √v, RMSprop, SGD with heavy-ball momentum), not torch.optim, with
   the same global-norm clipping; the moments are kept per parameter, on the device;
 - validation scores the text as evaluate.score_ids does (lanes, warm-up, tail).
@@ -21,7 +21,7 @@ repeatable per engine (the generator is seeded by (seed, step, rank) each step, 
 resume on the CPU continues it exactly), but not the numpy engine's run.
 
 Across processes (torchrun, charlm/engines/torch_dist.py) the module is wrapped in
-DistributedDataParallel. The B lanes are split over the K ranks as charlm/parallel.py
+DistributedDataParallel. The B lanes are split over the K ranks as charlm/engines/parallel.py
 splits them (`batches.shares`); rank r's loss is the mean over its n_r lanes, and it
 backpropagates K·n_r/B times that, so DDP's average of the K gradients is Σ_r (n_r/B)·g_r:
 the gradient of the mean over all B·T positions, as one process computes it. The
@@ -44,20 +44,20 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from charlm import evaluate
 from charlm.data import batches
+from charlm.engines.flat import Layout
+from charlm.engines.parallel import FileSlice
 from charlm.engines.torch_dist import Runtime, pick_device, runtime
 from charlm.errors import CharlmError
-from charlm.flat import Layout
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.parallel import FileSlice
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.use import evaluate
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
 
 class CharLM(nn.Module):
-    """input (embedding | one-hot) → L recurrent layers → dropout → linear, as charlm/model.py."""
+    """input (embedding | one-hot) → L recurrent layers → dropout → linear, as charlm/nn/model.py."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
@@ -245,7 +245,7 @@ class TorchTeam:
 
     @torch.no_grad()
     def update(self, grads: list[torch.Tensor], opt: dict, cfg: OptimConfig, lr: float) -> None:
-        """One step of charlm/optim.py's `update`, the same formulas and the same order of
+        """One step of charlm/nn/optim.py's `update`, the same formulas and the same order of
         operations, on every parameter at once (torch._foreach_*)."""
         opt["step"] += 1
         t, ps, slots = opt["step"], self.tensors, opt["slots"]

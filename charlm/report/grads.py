@@ -1,6 +1,6 @@
 """The report's gradient section: gradient flow through time, and the pre-clip gradient norm over training.
 
-`gather` measures the run's model on the report's passage (charlm/gradflow.py) and
+`gather` measures the run's model on the report's passage (charlm/lessons/gradflow.py) and
 reads `grad_norm` from the run's metrics rows; `section` draws both as inline SVG
 charts (charlm/report/svg.py), the clip limit from the checkpoint's optim_config
 drawn across the norm chart. The flow spans orders of magnitude, so it is drawn as
@@ -13,10 +13,10 @@ import math
 
 import numpy as np
 
-from charlm import gradflow
 from charlm.checkpoint import Checkpoint
 from charlm.errors import CharlmError
-from charlm.model import ModelConfig
+from charlm.lessons import gradflow
+from charlm.nn.model import ModelConfig
 from charlm.report.svg import esc, line_chart
 
 

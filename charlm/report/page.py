@@ -21,7 +21,7 @@ import numpy as np
 
 from charlm.checkpoint import Checkpoint
 from charlm.data.vocab import Vocab
-from charlm.model import ModelConfig
+from charlm.nn.model import ModelConfig
 from charlm.report import grads as report_grads
 from charlm.report import probes as probe
 from charlm.report.assets import CSS, JS

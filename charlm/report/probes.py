@@ -21,11 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import model, stepping
 from charlm.checkpoint import Checkpoint
 from charlm.data.vocab import Vocab
-from charlm.model import ModelConfig
-from charlm.sample import generate
+from charlm.nn import model, stepping
+from charlm.nn.model import ModelConfig
+from charlm.nn.sample import generate
 
 LN2 = math.log(2)
 

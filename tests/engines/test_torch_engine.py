@@ -19,11 +19,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charlm import checkpoint, evaluate, model, optim, train
+from charlm import checkpoint
 from charlm.data import batches, corpus
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.train import TrainConfig
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training import loop
+from charlm.training.loop import TrainConfig
+from charlm.use import evaluate
 from tests.helpers import ENV, assert_one_line_error, charlm
 from tests.test_train import make_text, run_to_end
 
@@ -55,14 +58,14 @@ def test_numpy_path_never_imports_torch(text_file, tmp_path):
     code = f"""
 import sys
 from pathlib import Path
-import charlm, charlm.cli, charlm.train, charlm.runs, charlm.engines
-from charlm import train
+import charlm, charlm.cli, charlm.training.loop, charlm.training.plans, charlm.engines
+from charlm.training import loop
 from charlm.data import corpus
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
 data = corpus.load(Path({str(text_file)!r}), Path({str(tmp_path / "run")!r}))
-tcfg = train.TrainConfig(seq_len=8, batch_size=4, max_steps=3, eval_every=3, workers=1)
-list(train.run(data, Path({str(tmp_path / "run")!r}), ModelConfig(len(data.vocab), hidden=8), OptimConfig(), tcfg))
+tcfg = loop.TrainConfig(seq_len=8, batch_size=4, max_steps=3, eval_every=3, workers=1)
+list(loop.run(data, Path({str(tmp_path / "run")!r}), ModelConfig(len(data.vocab), hidden=8), OptimConfig(), tcfg))
 print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
 """
     proc = _python(code, tmp_path)
@@ -357,4 +360,4 @@ def test_engine_is_recorded_and_checked():
     assert TrainConfig().engine == "numpy"
     with pytest.raises(Exception, match="unknown engine"):
         TrainConfig(engine="jax")
-    assert train.TrainConfig(engine="torch").engine == "torch"
+    assert loop.TrainConfig(engine="torch").engine == "torch"

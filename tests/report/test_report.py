@@ -30,18 +30,22 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from charlm import checkpoint, evaluate, gradflow, model, train
+from charlm import checkpoint
 from charlm.cli import app
 from charlm.cli.report_cmd import plain_surprisal, shaded_surprisal
 from charlm.cli.sparkline import sparkline
 from charlm.data import corpus
 from charlm.data.vocab import Vocab
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
+from charlm.lessons import gradflow
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
 from charlm.report import grads as report_grads
 from charlm.report import page as report
 from charlm.report import probes as probe
-from charlm.run_config import TrainConfig
+from charlm.training import loop
+from charlm.training.budget import TrainConfig
+from charlm.use import evaluate
 
 ENGLISH = ('KING RICHARD:\nHe said "stand (and wait) here" & left.\n'
            'QUEEN: <b>not</b> [so] fast; 3 < 4 & "x" \'y\' </script>\n') * 12
@@ -236,7 +240,7 @@ def run_dir(tmp_path_factory) -> Path:
     data = corpus.load(root / "corpus.txt", root / "run")
     mcfg = ModelConfig(len(data.vocab), cell="lstm", layers=1, hidden=12, embedding_dim=4)
     tcfg = TrainConfig(seq_len=16, batch_size=4, max_steps=12, eval_every=4, log_every=2, seed=0)
-    for _ in train.run(data, root / "run", mcfg, OptimConfig(lr=1e-2), tcfg):
+    for _ in loop.run(data, root / "run", mcfg, OptimConfig(lr=1e-2), tcfg):
         pass
     return root / "run"
 

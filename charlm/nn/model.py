@@ -27,7 +27,7 @@ benchmarks/RESULTS.md).
 Three ways through the model, each as lean as its job allows:
     forward / backward    training: every activation kept for backward
     evaluate              forward only, in short time chunks: per-position nll
-    charlm/stepping.py    one character at a time from a prepared run
+    charlm/nn/stepping.py    one character at a time from a prepared run
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def backward(params: dict, cfg: ModelConfig, cache: dict,
     """Gradients of the mean loss w.r.t. every parameter and the initial state.
 
     dlogits: optional (M, V) time-major gradient w.r.t. the logits, used instead
-    of the mean loss's (charlm/gradflow.py passes the loss at one position only).
+    of the mean loss's (charlm/lessons/gradflow.py passes the loss at one position only).
     Returns (grads under the parameter names, dstate shaped like the state).
     """
     N, T = cache["shape"]

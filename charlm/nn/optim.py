@@ -69,7 +69,7 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
 
 
 def clip_and_update(flat: np.ndarray, grad: np.ndarray, state: dict, cfg: OptimConfig, lr: float) -> float:
-    """A whole optimizer step on flat buffers (charlm/flat.py): clip `grad` (P,) to
+    """A whole optimizer step on flat buffers (charlm/engines/flat.py): clip `grad` (P,) to
     cfg.clip, then update `flat` (P,) in place. `state` is `init_state(cfg, {"all": flat})`.
     Returns the norm before clipping."""
     norm = clip_grads({"all": grad}, cfg.clip)
@@ -93,7 +93,7 @@ def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: d
            cfg: OptimConfig, lr: float) -> None:
     """One optimizer step, in place on params and state. Each array is updated with
     `out=` operations through one scratch buffer, no temporaries; called with flat
-    buffers (charlm/flat.py) the whole model is a handful of numpy calls."""
+    buffers (charlm/engines/flat.py) the whole model is a handful of numpy calls."""
     state["step"] += 1
     t = state["step"]
     slots = state["slots"]

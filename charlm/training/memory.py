@@ -2,7 +2,7 @@
 
 Checked before anything is allocated, so that a model that cannot fit is refused
 in one line instead of failing inside numpy. The estimate counts what one training
-step holds at its peak (letters as in charlm.model: N lanes, T steps, M = N·T,
+step holds at its peak (letters as in charlm.nn.model: N lanes, T steps, M = N·T,
 V vocabulary, E embedding, H hidden, G gates, L layers):
     parameters, their gradients, the optimizer's moments, and the per-step
     copies of the recurrent weights           (4 + slots) × P
@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from charlm.model import ModelConfig, param_shapes
+from charlm.nn.model import ModelConfig, param_shapes
 
 BYTES = 4  # float32 parameters and activations
-SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 1}  # moments per parameter, as charlm.optim keeps them (tested)
+SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 1}  # moments per parameter, as charlm.nn.optim keeps them (tested)
 MEMINFO = Path("/proc/meminfo")
 
 

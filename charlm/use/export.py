@@ -23,7 +23,7 @@ import numpy as np
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
-from charlm.model import ModelConfig
+from charlm.nn.model import ModelConfig
 
 
 def torch_state_dict(cfg: ModelConfig, params: dict, vocab: Vocab) -> dict[str, np.ndarray]:

@@ -14,8 +14,8 @@ import signal
 from collections.abc import Callable
 
 from charlm import engines
-from charlm import train as train_mod
 from charlm.errors import CharlmError, UsageError
+from charlm.training import loop as train_mod
 
 
 def runtime(engine: str | None, device: str, threads_n: int | None):

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import defaults, model
+from charlm import defaults
 from charlm.checkpoint import Checkpoint
 from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
-from charlm.model import ModelConfig
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ import time
 
 import numpy as np
 
-from charlm import model, optim, threads
+from charlm import threads
 from charlm.engines.numpy_team import NumpyTeam
-from charlm.model import ModelConfig
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
 
 WARMUP_STEPS = 1     # first touches of memory, lazy set-up
 TIMED_STEPS = 3
@@ -24,7 +25,7 @@ def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_le
                      workers: int | None = None, threads_n: int | None = None) -> float:
     """Training steps per second of `cfg` on windows of `train_ids` (batch × seq_len),
     with the worker processes and BLAS threads a run would use; forward, backward,
-    clipping and an Adam update, as `charlm.train` takes a step."""
+    clipping and an Adam update, as `charlm.training.loop` takes a step."""
     params = model.init_params(cfg, np.random.default_rng(0))
     n = threads.blas_threads(threads_n)
     ids, windows = _probe_ids(train_ids, batch, seq_len)

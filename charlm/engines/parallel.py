@@ -5,7 +5,7 @@ rank owns a contiguous share of the lanes and their carried state, and runs one
 BLAS thread (charlm/threads.py says why). Shared memory — one file in /dev/shm,
 unlinked as soon as every rank has mapped it, so nothing is left behind even by a
 crash — holds:
-    params    (P,)           the parameters, flat (charlm/flat.py); only rank 0
+    params    (P,)           the parameters, flat (charlm/engines/flat.py); only rank 0
                              writes them, and only between steps
     grads     (K, P)         each rank's gradient of its own mean loss
     state     h (L, B, H)    the carried state of every lane (+ c for LSTM)
@@ -39,11 +39,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import evaluate, model, threads
+from charlm import threads
 from charlm.data import batches
+from charlm.engines.flat import Layout
 from charlm.errors import CharlmError
-from charlm.flat import Layout
-from charlm.model import ModelConfig
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
+from charlm.use import evaluate
 
 ALIGN = 64  # bytes: every shared array starts on a cache line
 

@@ -5,7 +5,7 @@ Letters: N streams, T time steps, K the largest lag.
 
 The text is Python source from this interpreter's standard library (what
 `charlm corpus get python` builds, offline), cut to TEXT_BYTES; the first 90% trains,
-the rest is where the gradient flow is measured (charlm/gradflow.py). Training records
+the rest is where the gradient flow is measured (charlm/lessons/gradflow.py). Training records
 the global gradient norm before clipping at every step and how often it passed the
 clip limit. `summary` says in words what the numbers show, whatever they show.
 """
@@ -19,13 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import gradflow, model, optim
 from charlm.data.sources import python_text
 from charlm.data.vocab import Vocab
-from charlm.demo_hello import train_step
-from charlm.gradflow import Flow
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
+from charlm.lessons import gradflow
+from charlm.lessons.gradflow import Flow
+from charlm.lessons.hello import train_step
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
 
 CELLS = ("rnn", "lstm", "gru")
 TEXT_BYTES = 200_000

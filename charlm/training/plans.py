@@ -4,7 +4,7 @@ The library side of `charlm train`. `start` merges the options given with the
 defaults (charlm/defaults.py, through the config dataclasses; the tier is chosen
 here, by measured speed); `resume` checks a checkpoint
 and its corpus and applies the options that may change; `fine_tune` starts a new
-run from a trained model's weights (charlm/init_from.py). All refuse a configuration
+run from a trained model's weights (charlm/training/init_from.py). All refuse a configuration
 the machine cannot hold, and return a `Plan` for `train.run`. What the user should
 hear goes through two callbacks: `note` (what was chosen and why; the CLI mutes it
 under --quiet) and `warn` (always shown). Nothing here prints.
@@ -19,16 +19,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from charlm import checkpoint, defaults, init_from, memory, speed
+from charlm import checkpoint, defaults
 from charlm.checkpoint import Checkpoint
 from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
 from charlm.data.files import Source
 from charlm.errors import CharlmError, UsageError
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.run_config import TrainConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training import init_from, memory, speed
+from charlm.training.budget import TrainConfig
 
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import stepping
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
-from charlm.model import ModelConfig
-from charlm.sample import Stopper, check_options, start
+from charlm.nn import stepping
+from charlm.nn.model import ModelConfig
+from charlm.nn.sample import Stopper, check_options, start
 
 
 @dataclass(frozen=True)

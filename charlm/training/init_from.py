@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import model
 from charlm.checkpoint import Checkpoint
 from charlm.data.vocab import Vocab
-from charlm.model import ModelConfig
+from charlm.nn import model
+from charlm.nn.model import ModelConfig
 
 
 @dataclass(frozen=True)

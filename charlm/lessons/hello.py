@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import model, optim
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
-from charlm.model import ModelConfig
+from charlm.nn import model, optim
 from charlm.nn.loss import softmax_cross_entropy
-from charlm.optim import OptimConfig
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
 
 WORD = "hello"
 HIDDEN = 4          # H: small enough to print every unit

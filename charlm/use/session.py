@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import stepping
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
-from charlm.model import ModelConfig
-from charlm.sample import Settings, Stopper, check_stop, next_ids, start, unescape, unknown_chars
+from charlm.nn import stepping
+from charlm.nn.model import ModelConfig
+from charlm.nn.sample import Settings, Stopper, check_stop, next_ids, start, unescape, unknown_chars
 
 HELP = """\
 Type text and press Enter: the model reads it after everything so far and answers.

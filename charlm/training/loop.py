@@ -3,8 +3,8 @@
 `run` is a generator of events (plain dicts with an "event" key, one of the constants
 below) that the CLI turns into a progress bar and log lines; the library never prints.
 Read it top to bottom: `run` prepares the splits and the team, `_loop` repeats
-`_train_step`, `_validate` and `_save` until a budget (charlm/run_config.py) ends it.
-The run's state and its clock are charlm/run_state.py's; the checkpoint layout is
+`_train_step`, `_validate` and `_save` until a budget (charlm/training/budget.py) ends it.
+The run's state and its clock are charlm/training/state.py's; the checkpoint layout is
 charlm/checkpoint.py's.
 """
 
@@ -19,18 +19,20 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import checkpoint, defaults, early_stop, optim, threads
+from charlm import checkpoint, defaults, threads
 from charlm.checkpoint import Checkpoint
 from charlm.data import batches
 from charlm.data.corpus import Corpus
+from charlm.engines.parallel import FileSlice
 from charlm.errors import CharlmError
-from charlm.init_from import Start
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.parallel import FileSlice
-from charlm.run_config import TrainConfig, budget_reached, fraction_done
-from charlm.run_state import Clock, RunState, begin
-from charlm.sample import generate
+from charlm.nn import optim
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.nn.sample import generate
+from charlm.training import early_stop
+from charlm.training.budget import TrainConfig, budget_reached, fraction_done
+from charlm.training.init_from import Start
+from charlm.training.state import Clock, RunState, begin
 
 # The events `run` yields, each a dict whose "event" is one of these (the CLI matches on them).
 # A NOTE with "chosen": True explains a default that was decided; without, it says what changed.

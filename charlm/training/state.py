@@ -2,7 +2,7 @@
 
 `begin` builds the state at a run's first step — fresh from the seed, or exactly as
 a checkpoint left it — and starts the team of processes that shares the work
-(charlm/parallel.py). `RunState.payload` is what a checkpoint records at an instant
+(charlm/engines/parallel.py). `RunState.payload` is what a checkpoint records at an instant
 (the layout itself is charlm/checkpoint.py's). `Clock` counts training time in one
 place: validation and samples are paused out of it.
 """
@@ -17,14 +17,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import checkpoint, engines, model, optim
+from charlm import checkpoint, engines
 from charlm.checkpoint import Checkpoint
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError
-from charlm.init_from import Start
-from charlm.model import ModelConfig
-from charlm.optim import OptimConfig
-from charlm.run_config import TrainConfig
+from charlm.nn import model, optim
+from charlm.nn.model import ModelConfig
+from charlm.nn.optim import OptimConfig
+from charlm.training.budget import TrainConfig
+from charlm.training.init_from import Start
 
 
 @dataclass
