@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from charlm.config import ModelConfig, OptimConfig
 from charlm.data import batches
 from charlm.nn import model, optim
 
@@ -44,13 +45,13 @@ def main() -> None:
     if wide and not E:
         rnn.weight_ih_l0.data.uniform_(-1.0, 1.0)
 
-    cfg = model.ModelConfig(V, "lstm", 2, H, E, forget_bias=0.0)
+    cfg = ModelConfig(V, "lstm", 2, H, E, forget_bias=0.0)
     theirs = {**{"rnn." + k: v for k, v in rnn.state_dict().items()},
               **{"decoder." + k: v for k, v in dec.state_dict().items()}, "embedding.weight": emb.weight}
     params = {k: theirs[k].detach().numpy().copy() for k in model.param_shapes(cfg)}
     trainable = [p for m in (emb, rnn, dec) for p in m.parameters() if p.requires_grad]
     topt = torch.optim.Adam(trainable, lr=LR)
-    ocfg = optim.OptimConfig(lr=LR, schedule="constant")
+    ocfg = OptimConfig(lr=LR, schedule="constant")
     ostate = optim.init_state(ocfg, params)
     state, tstate = model.init_state(cfg, B), None
     for k in range(steps):

@@ -25,11 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from charlm import checkpoint
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import corpus
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.training import loop
-from charlm.training.loop import TrainConfig
 
 
 def text(n_lines: int = 700, seed: int = 0) -> str:

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from charlm import threads
+from charlm.config import ModelConfig, OptimConfig
 from charlm.engines.parallel import Team
 from charlm.nn import model, optim
 
@@ -26,9 +27,9 @@ def main() -> None:
     cell = sys.argv[1] if len(sys.argv) > 1 else "lstm"
     hidden = int(sys.argv[2]) if len(sys.argv) > 2 else 512
     lanes = int(sys.argv[3]) if len(sys.argv) > 3 else 25
-    cfg = model.ModelConfig(65, cell, 2, hidden, hidden)
+    cfg = ModelConfig(65, cell, 2, hidden, hidden)
     params = model.init_params(cfg, np.random.default_rng(0))
-    ocfg = optim.OptimConfig()
+    ocfg = OptimConfig()
     ids = np.random.default_rng(1).integers(0, 65, lanes * (4 * T + 1)).astype(np.uint8)
     with threads.limited(1), Team(cfg, params, lanes, 1, {"train": ids}) as team:
         team.reset_state()

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from charlm import threads
+from charlm.config import ModelConfig, OptimConfig
 from charlm.engines.parallel import Team
 from charlm.nn import model, optim
 
@@ -23,13 +24,13 @@ T = 50
 CASES = (("lstm", 256), ("gru", 256), ("lstm", 128))
 
 
-def step_ms(cfg: model.ModelConfig, workers: int, lanes: int, seconds: float = 4.0) -> tuple[float, float]:
+def step_ms(cfg: ModelConfig, workers: int, lanes: int, seconds: float = 4.0) -> tuple[float, float]:
     """(ms per step, ms of it in clip + Adam) over about `seconds` of steps."""
     params = model.init_params(cfg, np.random.default_rng(0))
     ids = np.random.default_rng(1).integers(0, cfg.vocab_size, lanes * (4 * T + 1)).astype(np.uint8)
     with threads.limited(1), Team(cfg, params, lanes, workers, {"train": ids}) as team:
         team.reset_state()
-        ocfg = optim.OptimConfig()
+        ocfg = OptimConfig()
         state = optim.init_state(ocfg, {"all": team.flat})
         for i in range(2):
             team.train_step("train", i % 4, T, i)
@@ -46,7 +47,7 @@ def step_ms(cfg: model.ModelConfig, workers: int, lanes: int, seconds: float = 4
 def main() -> None:
     print(f"{'model':<12}{'1 × 25 lanes':>16}{'2 × 25 lanes':>16}{'1 × 50 lanes':>16}   ms per step (clip + Adam)")
     for cell, H in CASES:
-        cfg = model.ModelConfig(65, cell, 2, H, H)
+        cfg = ModelConfig(65, cell, 2, H, H)
         cols = [step_ms(cfg, k, lanes) for k, lanes in ((1, 25), (2, 50), (1, 50))]
         print(f"{cell} 2×{H:<5}" + "".join(f"{f'{a:.1f} ({b:.1f})':>16}" for a, b in cols))
 

@@ -31,6 +31,7 @@ import numpy as np
 from benchmarks.textbook_lstm import TextbookLSTM
 from benchmarks.torch_ref import TorchLM
 from charlm import threads
+from charlm.config import ModelConfig, OptimConfig
 from charlm.engines.parallel import Team
 from charlm.nn import model, optim, stepping
 from charlm.nn.sample import next_ids
@@ -92,7 +93,7 @@ def charlm_sample(run: dict, ids, n_chars, rng):
 
 
 def _charlm_setup(cell: str, hidden: int, layers: int):
-    cfg = model.ModelConfig(vocab_size=VOCAB, cell=cell, layers=layers, hidden=hidden, embedding_dim=hidden)
+    cfg = ModelConfig(vocab_size=VOCAB, cell=cell, layers=layers, hidden=hidden, embedding_dim=hidden)
     return cfg, model.init_params(cfg, np.random.default_rng(0))
 
 
@@ -117,7 +118,7 @@ def charlm_train(cell: str, hidden: int, layers: int = 2, workers: int | None = 
     """charlm's training step with `workers` processes (None: charlm's policy) of `blas`
     BLAS threads each; workers=1, blas=2 is the single process of the first release."""
     cfg, params = _charlm_setup(cell, hidden, layers)
-    ocfg = optim.OptimConfig(lr=2e-3, clip=5.0, schedule="constant")
+    ocfg = OptimConfig(lr=2e-3, clip=5.0, schedule="constant")
     ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
     team = Team(cfg, params, BATCH, threads.workers(workers, BATCH), {"train": ids}, threads=blas)
     team.reset_state()
@@ -140,7 +141,7 @@ def charlm_torch_train(cell: str, hidden: int, layers: int = 2) -> Workload:
     from charlm.engines.torch_team import TorchTeam
 
     cfg, params = _charlm_setup(cell, hidden, layers)
-    ocfg = optim.OptimConfig(lr=2e-3, clip=5.0)
+    ocfg = OptimConfig(lr=2e-3, clip=5.0)
     ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
     team = TorchTeam(cfg, params, BATCH, {"train": ids}, device="cpu", distributed=False)
     opt = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])

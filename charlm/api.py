@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from charlm import checkpoint
+from charlm.config import ModelConfig
 from charlm.data import files
 from charlm.engines import parallel
 from charlm.errors import CharlmError, UsageError
-from charlm.nn.model import ModelConfig
 from charlm.nn.sample import Settings, generate, unknown_chars
 from charlm.report import probes
 from charlm.training import loop as train_mod

@@ -32,13 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from charlm import __version__
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
-from charlm.training.budget import TrainConfig
 
 FORMAT = "charlm-checkpoint"
 VERSION = 1

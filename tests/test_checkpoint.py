@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint, fileio
+from charlm.config import ModelConfig
 from charlm.errors import CharlmError
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 from tests.helpers import charlm, stored
 
 CFG = {"vocab_size": 3, "cell": "rnn", "layers": 1, "hidden": 2, "embedding_dim": 0}

@@ -23,9 +23,8 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint
+from charlm.config import ModelConfig, OptimConfig
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.report import colors
 from charlm.training import memory
 from tests.test_cli_errors import CHARLM, ENV, ERROR, TINY, _text, assert_one_line_error, run

@@ -7,9 +7,7 @@ from typer.testing import CliRunner
 
 from charlm import checkpoint, defaults
 from charlm.cli import app
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
-from charlm.training.budget import TrainConfig
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 
 FAST = {384: 3.1, 256: 5.3, 128: 9.0}    # steps/s of each tier's model on a fast box
 SLOW = {384: 0.9, 256: 2.0, 128: 4.5}    # and on one 2.5× slower

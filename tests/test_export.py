@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 from charlm.use import export
 
 CASES = [dict(cell=c, embedding_dim=E, tie_weights=tie)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model
 from charlm.training import init_from
@@ -117,7 +118,7 @@ def test_new_rows_are_drawn_as_a_new_model_draws_them(ws):
 
 
 def test_one_hot_input_grows_its_input_columns(tmp_path):
-    cfg = model.ModelConfig(vocab_size=3, cell="lstm", layers=1, hidden=4, embedding_dim=0)
+    cfg = ModelConfig(vocab_size=3, cell="lstm", layers=1, hidden=4, embedding_dim=0)
     params = model.init_params(cfg, np.random.default_rng(0))
     checkpoint.save(tmp_path / "c.pkl", {"model_config": cfg.__dict__, "vocab": {"chars": "abc", "counts": [1, 1, 1]},
                                          "params": params})

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from charlm.config import ModelConfig
 from charlm.nn import model, stepping
-from charlm.nn.model import ModelConfig
 
 
 def sig(x):

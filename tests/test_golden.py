@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from charlm.config import ModelConfig, OptimConfig
 from charlm.data import batches
 from charlm.data.vocab import Vocab
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
 from charlm.nn.sample import generate
 from charlm.use.evaluate import score_ids
 
@@ -30,7 +30,7 @@ def tiny(cell: str, steps: int = 60):
     """A 2×8 model trained `steps` Adam steps on TEXT in 4 lanes of 8, all in float64."""
     cfg = ModelConfig(len(VOCAB), cell=cell, layers=2, hidden=8, embedding_dim=4)
     params = model.init_params(cfg, np.random.default_rng(2026), dtype=np.float64)
-    ocfg = optim.OptimConfig(lr=0.03)
+    ocfg = OptimConfig(lr=0.03)
     ostate = optim.init_state(ocfg, params)
     lanes = batches.lanes(VOCAB.encode(TEXT), 4)
     state = model.init_state(cfg, 4, np.float64)

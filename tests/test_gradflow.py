@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from charlm.config import ModelConfig
 from charlm.errors import CharlmError
 from charlm.lessons import gradflow
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 from tests.gradcheck import numeric_grad, rel_error
 
 V, K, W = 6, 4, 3

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from charlm.config import ModelConfig
 from charlm.nn import model
 from charlm.nn.loss import softmax_cross_entropy, softmax_cross_entropy_backward
-from charlm.nn.model import ModelConfig
 from tests.gradcheck import numeric_grad, rel_error
 
 TOL = 1e-6

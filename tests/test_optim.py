@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
+from charlm.config import OptimConfig
 from charlm.nn import optim
-from charlm.nn.optim import OptimConfig
 
 STEPS = 5
 

@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint, threads
+from charlm.config import ModelConfig, OptimConfig
 from charlm.data import batches
 from charlm.engines.flat import Layout
 from charlm.engines.parallel import Team
 from charlm.errors import CharlmError, UsageError
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
 from charlm.use import evaluate
 from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
 
@@ -96,7 +96,7 @@ def test_flat_update_equals_per_name_update(name):
     """The optimizer on one flat buffer gives bit for bit what it gives name by name."""
     rng = np.random.default_rng(1)
     params = {"a": rng.normal(size=(3, 4)).astype(np.float32), "b": rng.normal(size=5).astype(np.float32)}
-    cfg = optim.OptimConfig(name=name, lr=0.01)
+    cfg = OptimConfig(name=name, lr=0.01)
     layout = Layout.of(params)
     flat_p = layout.pack(params)
     state = optim.init_state(cfg, params)

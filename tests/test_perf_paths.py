@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from charlm.config import ModelConfig
 from charlm.nn import model, stepping
 from charlm.nn.embedding import lookup_backward
-from charlm.nn.model import ModelConfig
 from tests.test_forward import assert_steps_match_forward, random_setup
 from tests.test_gradients import assert_small, check_model
 

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from charlm.cli import app
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 from charlm.nn.sample import generate, next_ids
 from charlm.use.evaluate import score_ids
 

@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import corpus
 from charlm.errors import CharlmError
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.training import loop
-from charlm.training.budget import TrainConfig
 
 
 def make_text(n_words: int = 4000, seed: int = 0) -> str:

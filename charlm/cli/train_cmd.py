@@ -13,12 +13,10 @@ from charlm import defaults, threads
 from charlm.cli import common, train_view
 from charlm.cli.common import err
 from charlm.cli.corpus_cmd import default_corpus
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import files
 from charlm.errors import UsageError
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.training import launch, plans
-from charlm.training.loop import TrainConfig
 
 M, O, T = ModelConfig(vocab_size=1), OptimConfig(), TrainConfig()
 

@@ -19,10 +19,10 @@ from tqdm import tqdm
 from charlm import threads
 from charlm.cli.common import LATEST, RUNS, err
 from charlm.cli.sparkline import sparkline
+from charlm.config import TrainConfig
 from charlm.errors import CharlmError
 from charlm.training import early_stop, plans
 from charlm.training import loop as train_mod
-from charlm.training.budget import TrainConfig
 
 
 def show(plan: plans.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from charlm.config import OptimConfig
 from charlm.engines.parallel import Team
 from charlm.nn import optim
 
@@ -29,7 +30,7 @@ class NumpyTeam(Team):
     def clip_grads(self, grad: np.ndarray, max_norm: float) -> float:
         return optim.clip_grads({"all": grad}, max_norm)
 
-    def update(self, grad: np.ndarray, opt: dict, ocfg: optim.OptimConfig, lr: float) -> None:
+    def update(self, grad: np.ndarray, opt: dict, ocfg: OptimConfig, lr: float) -> None:
         optim.update({"all": self.flat}, {"all": grad}, opt, ocfg, lr)
 
     def snapshot(self) -> np.ndarray:

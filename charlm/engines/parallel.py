@@ -40,11 +40,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm import threads
+from charlm.config import ModelConfig
 from charlm.data import batches
 from charlm.engines.flat import Layout
 from charlm.errors import CharlmError
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 from charlm.use import evaluate
 
 ALIGN = 64  # bytes: every shared array starts on a cache line

@@ -138,12 +138,10 @@ def share_plan(make_plan: Callable[[], object], rt: Runtime):
     """Rank 0 runs `make_plan` (charlm/training/plans.py's start or resume) and every other rank
     receives its result: the configs, the run directory, the checkpoint to resume,
     and which text. A failure on rank 0 is reported there; the others exit quietly."""
+    from charlm.config import ModelConfig, OptimConfig, TrainConfig
     from charlm.data import corpus as corpus_mod
     from charlm.data import files
-    from charlm.nn.model import ModelConfig
-    from charlm.nn.optim import OptimConfig
     from charlm.training import plans
-    from charlm.training.loop import TrainConfig
 
     if rt.world == 1:
         return make_plan()

@@ -44,13 +44,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from charlm.config import ModelConfig, OptimConfig
 from charlm.data import batches
 from charlm.engines.flat import Layout
 from charlm.engines.parallel import FileSlice
 from charlm.engines.torch_dist import Runtime, pick_device, runtime
 from charlm.errors import CharlmError
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.use import evaluate
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from charlm.config import ModelConfig
 from charlm.errors import CharlmError
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 
 MAX_LAG = 40        # K: the longest lag measured
 POSITIONS = 32      # P: positions averaged over

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.config import ModelConfig, OptimConfig
 from charlm.data.sources import python_text
 from charlm.data.vocab import Vocab
 from charlm.lessons import gradflow
 from charlm.lessons.gradflow import Flow
 from charlm.lessons.hello import train_step
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 
 CELLS = ("rnn", "lstm", "gru")
 TEXT_BYTES = 200_000

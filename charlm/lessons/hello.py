@@ -15,12 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm.config import ModelConfig, OptimConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
 from charlm.nn import model, optim
 from charlm.nn.loss import softmax_cross_entropy
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 
 WORD = "hello"
 HIDDEN = 4          # H: small enough to print every unit

@@ -32,47 +32,13 @@ Three ways through the model, each as lean as its job allows:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from charlm import defaults
-from charlm.errors import UsageError
+from charlm.config import ModelConfig
 from charlm.nn import recurrent
 from charlm.nn.dropout import make_mask
 from charlm.nn.embedding import lookup, lookup_backward
 from charlm.nn.loss import cross_entropy_nll, softmax_cross_entropy, softmax_cross_entropy_backward
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The architecture. Defaults are the CLI's for a run with no time budget
-    (charlm/defaults.py owns them)."""
-    vocab_size: int                 # V: distinct characters
-    cell: str = defaults.CELL       # rnn | lstm | gru
-    layers: int = defaults.LAYERS   # L: stacked recurrent layers
-    hidden: int = defaults.NO_BUDGET.hidden   # H: units per layer
-    embedding_dim: int | None = None          # E: learned embedding width; 0 = one-hot input; None = H
-    dropout: float = defaults.NO_BUDGET.dropout  # inverted dropout between layers and before the decoder
-    tie_weights: bool = False       # decoder.weight shared with embedding.weight (E == H)
-    forget_bias: float = 1.0        # LSTM: initial forget-gate bias
-
-    def __post_init__(self):
-        if self.embedding_dim is None:  # the embedding follows the hidden width unless given
-            object.__setattr__(self, "embedding_dim", self.hidden)
-        if self.cell not in recurrent.CELLS:
-            raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(recurrent.CELLS)}")
-        if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embedding_dim < 0:
-            raise UsageError("vocab size, layers and hidden size must be positive, embedding dim ≥ 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.tie_weights and self.embedding_dim != self.hidden:
-            raise UsageError("--tie-weights needs an embedding as wide as the hidden layer "
-                             f"(embedding dim {self.embedding_dim} ≠ hidden {self.hidden})")
-
-    @property
-    def gates(self) -> int:
-        return recurrent.CELLS[self.cell].gates
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -7,45 +7,13 @@ so it pickles into a checkpoint and resumes exactly. Updates happen in place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import defaults
-from charlm.errors import UsageError
+from charlm.config import OptimConfig
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """The optimizer and its schedule; defaults are the CLI's (charlm/defaults.py)."""
-    name: str = defaults.OPTIMIZER  # adam | rmsprop | sgd
-    lr: float | None = None         # peak learning rate; None = the optimizer's default (defaults.LEARNING_RATES)
-    beta1: float = 0.9              # adam: first-moment decay
-    beta2: float = 0.999            # adam: second-moment decay
-    alpha: float = 0.99             # rmsprop: squared-gradient decay
-    momentum: float = 0.9           # sgd: heavy-ball momentum
-    eps: float = 1e-8               # adam / rmsprop: denominator guard
-    clip: float = defaults.CLIP     # global gradient-norm limit; 0 disables
-    schedule: str = defaults.SCHEDULE             # constant | cosine (warm-up, then cosine to the end)
-    warmup_steps: int = defaults.WARMUP_STEPS     # linear warm-up length (cosine schedule)
-    min_lr_ratio: float = defaults.MIN_LR_RATIO   # cosine ends at lr · min_lr_ratio
-
-    def __post_init__(self):
-        if self.name not in OPTIMIZERS:
-            raise UsageError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.lr is None:
-            object.__setattr__(self, "lr", defaults.learning_rate(self.name))
-        if self.schedule not in SCHEDULES:
-            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise UsageError(f"learning rate must be a positive number, got {self.lr}")
-        if not (self.clip >= 0 and math.isfinite(self.clip)):
-            raise UsageError(f"--clip must be ≥ 0 (0 disables), got {self.clip}")
-        if self.warmup_steps < 0:
-            raise UsageError(f"--warmup-steps must be ≥ 0, got {self.warmup_steps}")
 
 
 _SLOTS = {"adam": ("m", "v"), "rmsprop": ("v",), "sgd": ("m",)}

@@ -46,6 +46,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from charlm.config import GATES
+
 Buffers = dict  # str -> ndarray: one layer's activations for one chunk
 
 
@@ -169,7 +171,6 @@ def _gru_step_back(t: int, dh: np.ndarray, b: Buffers) -> None:
 
 
 class Cell(NamedTuple):
-    gates: int          # G: gate blocks of H rows in W_ih / W_hh
     fold: int           # gate blocks of b_hh that can be added to xw up front
     has_c: bool         # LSTM carries a cell state
     direct: bool        # h feeds h' directly (GRU), besides through W_hh
@@ -179,9 +180,9 @@ class Cell(NamedTuple):
 
 
 CELLS = {
-    "rnn": Cell(1, 1, False, False, (1.0,), _rnn_step, _rnn_step_back),
-    "lstm": Cell(4, 4, True, False, (0.5, 0.5, 1.0, 0.5), _lstm_step, _lstm_step_back),
-    "gru": Cell(3, 2, False, True, (0.5, 0.5, 1.0), _gru_step, _gru_step_back),
+    "rnn": Cell(1, False, False, (1.0,), _rnn_step, _rnn_step_back),
+    "lstm": Cell(4, True, False, (0.5, 0.5, 1.0, 0.5), _lstm_step, _lstm_step_back),
+    "gru": Cell(2, False, True, (0.5, 0.5, 1.0), _gru_step, _gru_step_back),
 }
 
 
@@ -269,7 +270,7 @@ def backward(dh_out: np.ndarray, b: Buffers) -> tuple[np.ndarray, dict, tuple]:
     cell = CELLS[b["cell"]]
     xw, w_hh, h = b["gates"], b["w_hh"], b["h"]
     T, N, GH = xw.shape
-    H = GH // cell.gates
+    H = GH // GATES[b["cell"]]
     b["dxw"] = np.empty_like(xw)                        # (T, N, GH)
     b["dhh"] = np.empty_like(xw) if cell.direct else b["dxw"]  # (T, N, GH) w.r.t. h W_hhᵀ + b_hh
     b["dc"] = np.zeros((N, H), xw.dtype)                # (N, H) carried dL/dc

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
 from charlm.nn import model, stepping
-from charlm.nn.model import ModelConfig
 
 BLOCK = 256  # streams generated together at most: memory stays bounded whatever --num-samples asks
 

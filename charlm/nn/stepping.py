@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from charlm.config import ModelConfig
 from charlm.nn import model, recurrent
-from charlm.nn.model import ModelConfig
 
 
 def prepare(params: dict, cfg: ModelConfig, state: dict, fast: bool = True) -> dict:

@@ -14,9 +14,9 @@ import math
 import numpy as np
 
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig
 from charlm.errors import CharlmError
 from charlm.lessons import gradflow
-from charlm.nn.model import ModelConfig
 from charlm.report.svg import esc, line_chart
 
 

@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
-from charlm.nn.model import ModelConfig
 from charlm.report import grads as report_grads
 from charlm.report import probes as probe
 from charlm.report.assets import CSS, JS

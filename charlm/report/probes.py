@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model, stepping
-from charlm.nn.model import ModelConfig
 from charlm.nn.sample import generate
 
 LN2 = math.log(2)

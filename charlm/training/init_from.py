@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,15 @@ import numpy as np
 
 from charlm import checkpoint, defaults, threads
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import batches
 from charlm.data.corpus import Corpus
 from charlm.engines.parallel import FileSlice
 from charlm.errors import CharlmError
 from charlm.nn import optim
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.nn.sample import generate
 from charlm.training import early_stop
-from charlm.training.budget import TrainConfig, budget_reached, fraction_done
+from charlm.training.budget import budget_reached, fraction_done
 from charlm.training.init_from import Start
 from charlm.training.state import Clock, RunState, begin
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from charlm.nn.model import ModelConfig, param_shapes
+from charlm.config import ModelConfig
+from charlm.nn.model import param_shapes
 
 BYTES = 4  # float32 parameters and activations
 SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 1}  # moments per parameter, as charlm.nn.optim keeps them (tested)

@@ -21,15 +21,13 @@ from pathlib import Path
 
 from charlm import checkpoint, defaults
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
 from charlm.data.files import Source
 from charlm.errors import CharlmError, UsageError
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.training import init_from, memory, speed
-from charlm.training.budget import TrainConfig
 
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")

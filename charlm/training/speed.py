@@ -13,9 +13,9 @@ import time
 import numpy as np
 
 from charlm import threads
+from charlm.config import ModelConfig, OptimConfig
 from charlm.engines.numpy_team import NumpyTeam
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
 
 WARMUP_STEPS = 1     # first touches of memory, lazy set-up
 TIMED_STEPS = 3
@@ -59,7 +59,7 @@ def _probe_ids(train_ids: np.ndarray, batch: int, seq_len: int) -> tuple[np.ndar
 def _rate(team, params: dict, windows: int, seq_len: int, finish=lambda: None) -> float:
     """Steps per second of a team (either engine, charlm/engines): WARMUP_STEPS untimed, then
     TIMED_STEPS of step, clip and Adam update; `finish` waits for the device."""
-    ocfg = optim.OptimConfig()
+    ocfg = OptimConfig()
     opt = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
     t0 = 0.0
     for step in range(WARMUP_STEPS + TIMED_STEPS):

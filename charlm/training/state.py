@@ -19,12 +19,10 @@ import numpy as np
 
 from charlm import checkpoint, engines
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data.corpus import Corpus
 from charlm.errors import CharlmError
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
-from charlm.training.budget import TrainConfig
 from charlm.training.init_from import Start
 
 

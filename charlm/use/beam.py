@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
 from charlm.nn import stepping
-from charlm.nn.model import ModelConfig
 from charlm.nn.sample import Stopper, check_options, start
 
 

@@ -12,11 +12,11 @@ import numpy as np
 
 from charlm import defaults
 from charlm.checkpoint import Checkpoint
+from charlm.config import ModelConfig
 from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
-from charlm.nn.model import ModelConfig
 
 
 def torch_state_dict(cfg: ModelConfig, params: dict, vocab: Vocab) -> dict[str, np.ndarray]:

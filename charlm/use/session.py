@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
 from charlm.nn import stepping
-from charlm.nn.model import ModelConfig
 from charlm.nn.sample import Settings, Stopper, check_stop, next_ids, start, unescape, unknown_chars
 
 HELP = """\

@@ -20,12 +20,9 @@ import numpy as np
 import pytest
 
 from charlm import checkpoint
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import batches, corpus
 from charlm.nn import model, optim
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
-from charlm.training import loop
-from charlm.training.loop import TrainConfig
 from charlm.use import evaluate
 from tests.helpers import ENV, assert_one_line_error, charlm
 from tests.test_train import make_text, run_to_end
@@ -61,10 +58,9 @@ from pathlib import Path
 import charlm, charlm.cli, charlm.training.loop, charlm.training.plans, charlm.engines
 from charlm.training import loop
 from charlm.data import corpus
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 data = corpus.load(Path({str(text_file)!r}), Path({str(tmp_path / "run")!r}))
-tcfg = loop.TrainConfig(seq_len=8, batch_size=4, max_steps=3, eval_every=3, workers=1)
+tcfg = TrainConfig(seq_len=8, batch_size=4, max_steps=3, eval_every=3, workers=1)
 list(loop.run(data, Path({str(tmp_path / "run")!r}), ModelConfig(len(data.vocab), hidden=8), OptimConfig(), tcfg))
 print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
 """
@@ -360,4 +356,4 @@ def test_engine_is_recorded_and_checked():
     assert TrainConfig().engine == "numpy"
     with pytest.raises(Exception, match="unknown engine"):
         TrainConfig(engine="jax")
-    assert loop.TrainConfig(engine="torch").engine == "torch"
+    assert TrainConfig(engine="torch").engine == "torch"

@@ -34,17 +34,15 @@ from charlm import checkpoint
 from charlm.cli import app
 from charlm.cli.report_cmd import plain_surprisal, shaded_surprisal
 from charlm.cli.sparkline import sparkline
+from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import corpus
 from charlm.data.vocab import Vocab
 from charlm.lessons import gradflow
 from charlm.nn import model
-from charlm.nn.model import ModelConfig
-from charlm.nn.optim import OptimConfig
 from charlm.report import grads as report_grads
 from charlm.report import page as report
 from charlm.report import probes as probe
 from charlm.training import loop
-from charlm.training.budget import TrainConfig
 from charlm.use import evaluate
 
 ENGLISH = ('KING RICHARD:\nHe said "stand (and wait) here" & left.\n'

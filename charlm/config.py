@@ -1,0 +1,136 @@
+"""What a run is: the model, its optimizer and the training run, as typed frozen configs.
+
+Every floor reads them: nn/ builds the model from a ModelConfig and steps the optimizer
+by an OptimConfig, training/ runs a TrainConfig, and a checkpoint stores all three. Field
+defaults come from charlm/defaults.py, the one owner of every default, so a config built
+with no arguments is what `charlm train` with no options runs. The choices (cells,
+optimizers, schedules, engines) are named here; nn/ and engines/ implement them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from charlm import defaults
+from charlm.errors import UsageError
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}     # cell → G, the gate blocks of H rows in W_ih and W_hh
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+ENGINES = ("numpy", "torch")                # who computes the steps (charlm/engines)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The architecture. Defaults are the CLI's for a run with no time budget
+    (charlm/defaults.py owns them)."""
+    vocab_size: int                 # V: distinct characters
+    cell: str = defaults.CELL       # rnn | lstm | gru
+    layers: int = defaults.LAYERS   # L: stacked recurrent layers
+    hidden: int = defaults.NO_BUDGET.hidden   # H: units per layer
+    embedding_dim: int | None = None          # E: learned embedding width; 0 = one-hot input; None = H
+    dropout: float = defaults.NO_BUDGET.dropout  # inverted dropout between layers and before the decoder
+    tie_weights: bool = False       # decoder.weight shared with embedding.weight (E == H)
+    forget_bias: float = 1.0        # LSTM: initial forget-gate bias
+
+    def __post_init__(self):
+        if self.embedding_dim is None:  # the embedding follows the hidden width unless given
+            object.__setattr__(self, "embedding_dim", self.hidden)
+        if self.cell not in GATES:
+            raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(GATES)}")
+        if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embedding_dim < 0:
+            raise UsageError("vocab size, layers and hidden size must be positive, embedding dim ≥ 0")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.tie_weights and self.embedding_dim != self.hidden:
+            raise UsageError("--tie-weights needs an embedding as wide as the hidden layer "
+                             f"(embedding dim {self.embedding_dim} ≠ hidden {self.hidden})")
+
+    @property
+    def gates(self) -> int:
+        return GATES[self.cell]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """The optimizer and its schedule; defaults are the CLI's (charlm/defaults.py)."""
+    name: str = defaults.OPTIMIZER  # adam | rmsprop | sgd
+    lr: float | None = None         # peak learning rate; None = the optimizer's default (defaults.LEARNING_RATES)
+    beta1: float = 0.9              # adam: first-moment decay
+    beta2: float = 0.999            # adam: second-moment decay
+    alpha: float = 0.99             # rmsprop: squared-gradient decay
+    momentum: float = 0.9           # sgd: heavy-ball momentum
+    eps: float = 1e-8               # adam / rmsprop: denominator guard
+    clip: float = defaults.CLIP     # global gradient-norm limit; 0 disables
+    schedule: str = defaults.SCHEDULE             # constant | cosine (warm-up, then cosine to the end)
+    warmup_steps: int = defaults.WARMUP_STEPS     # linear warm-up length (cosine schedule)
+    min_lr_ratio: float = defaults.MIN_LR_RATIO   # cosine ends at lr · min_lr_ratio
+
+    def __post_init__(self):
+        if self.name not in OPTIMIZERS:
+            raise UsageError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.lr is None:
+            object.__setattr__(self, "lr", defaults.learning_rate(self.name))
+        if self.schedule not in SCHEDULES:
+            raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise UsageError(f"learning rate must be a positive number, got {self.lr}")
+        if not (self.clip >= 0 and math.isfinite(self.clip)):
+            raise UsageError(f"--clip must be ≥ 0 (0 disables), got {self.clip}")
+        if self.warmup_steps < 0:
+            raise UsageError(f"--warmup-steps must be ≥ 0, got {self.warmup_steps}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seq_len: int = defaults.SEQ_LEN            # T: BPTT window
+    batch_size: int = defaults.BATCH_SIZE      # B: contiguous lanes
+    max_steps: int | None = None    # stop after this many steps; 0 = no limit; None = not given (see below)
+    epochs: float | None = None     # stop after this many passes; 0 = no limit
+    time_budget: float | None = None  # stop after this many seconds of training, validation excluded; 0 = none
+    val_fraction: float = defaults.VAL_FRACTION    # last fraction of the text held out for validation
+    eval_every: int | None = None   # validate and checkpoint every this many steps; None = defaults.eval_every
+    val_max_chars: int = defaults.VAL_MAX_CHARS    # validate on this many chars during training (0 = all)
+    log_every: int = defaults.LOG_EVERY            # metrics.jsonl line every this many steps
+    sample_every: int = defaults.SAMPLE_EVERY      # sample every this many validations, 10% of a run apart; 0 = never
+    seed: int = defaults.SEED       # init, dropout masks: same seed, same run
+    workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
+    patience: int | None = None     # stop after this many validations without a new best; 0 = never;
+                                    # None = defaults.PATIENCE when there is a validation split
+    engine: str = defaults.ENGINE   # numpy | torch (charlm/engines): who computes the steps; same model either way
+
+    def __post_init__(self):
+        steps, epochs, seconds = defaults.budgets(self.max_steps, self.epochs, self.time_budget)
+        object.__setattr__(self, "max_steps", steps)   # budgets not given: defaults.budgets decides
+        object.__setattr__(self, "epochs", epochs)
+        object.__setattr__(self, "time_budget", seconds)
+        if self.patience is None:
+            object.__setattr__(self, "patience", defaults.PATIENCE if self.val_fraction > 0 else 0)
+        if self.seq_len < 1 or self.batch_size < 1:
+            raise UsageError("--seq-len and --batch-size must be ≥ 1")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
+        if self.max_steps < 0 or self.epochs < 0 or not self.time_budget >= 0:
+            raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
+        if (self.eval_every is not None and self.eval_every < 1) or self.log_every < 1:
+            raise UsageError("--eval-every and --log-every must be ≥ 1")
+        if self.val_max_chars == 1:
+            raise UsageError("--val-max-chars must be 0 (all) or at least 2: scoring needs two characters")
+        if self.workers < 0 or self.val_max_chars < 0 or self.patience < 0:
+            raise UsageError("--workers, --val-max-chars and --patience must be ≥ 0")
+        if self.patience and not self.val_fraction:
+            raise UsageError("--patience needs a validation split to watch; drop --val-fraction 0")
+        if self.engine not in ENGINES:
+            raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
+
+    def with_eval_every(self, train_chars: int) -> TrainConfig:
+        """This config with eval_every decided when it was not given: defaults.EVAL_EVERY,
+        or one epoch of `train_chars` when that is shorter (not with no validation split)."""
+        if self.eval_every is not None:
+            return self
+        every = defaults.EVAL_EVERY
+        if self.val_fraction > 0:
+            every = defaults.eval_every(every, train_chars, self.batch_size, self.seq_len)
+        return dataclasses.replace(self, eval_every=every)
