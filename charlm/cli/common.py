@@ -9,9 +9,7 @@ from rich.console import Console
 from rich.text import Text
 
 from charlm.errors import CharlmError
-from charlm.training.plans import RUNS
-
-LATEST = RUNS / "latest"
+from charlm.rundir import LATEST
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

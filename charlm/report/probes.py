@@ -12,12 +12,10 @@ Both start from the zero state, like evaluation.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -187,23 +185,6 @@ def samples(params: dict, cfg: ModelConfig, vocab: Vocab, temperatures: Sequence
     return [(t, "".join(p[0] for p in generate(params, cfg, vocab, length=length, temperature=t,
                                                rng=np.random.default_rng(seed))))
             for t in temperatures]
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The lines of a run's metrics.jsonl as dicts (unreadable lines skipped; [] if there is none)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    rows = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            rows.append(row)
-    return rows
 
 
 def curves(metrics: list[dict], history: list[dict]) -> dict[str, list[tuple[float, float, float]]]:
