@@ -25,7 +25,7 @@ from charlm.data import batches, corpus
 from charlm.nn import model, optim
 from charlm.use import evaluate
 from tests.helpers import ENV, assert_one_line_error, charlm
-from tests.test_train import make_text, run_to_end
+from tests.training.test_loop import make_text, run_to_end
 
 try:
     import torch  # noqa: F401
