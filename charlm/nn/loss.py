@@ -33,11 +33,12 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray
 
 
 def softmax_cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """d(mean nll)/d logits = (softmax − onehot) / M, written over `probs` (M, V)."""
+    """d(mean nll)/d logits = (softmax − onehot) / M: a new (M, V) array; `probs` is left as it was,
+    so a cache can be back-propagated more than once."""
     M = probs.shape[0]
-    probs[np.arange(M), targets] -= 1.0
-    probs *= 1.0 / M
-    return probs
+    dlogits = probs * (1.0 / M)                         # (M, V)
+    dlogits[np.arange(M), targets] -= 1.0 / M
+    return dlogits
 
 
 def cross_entropy_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
