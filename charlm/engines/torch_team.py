@@ -245,8 +245,9 @@ class TorchTeam:
 
     @torch.no_grad()
     def update(self, grads: list[torch.Tensor], opt: dict, cfg: OptimConfig, lr: float) -> None:
-        """One step of charlm/nn/optim.py's `update`, the same formulas and the same order of
-        operations, on every parameter at once (torch._foreach_*)."""
+        """charlm/nn/optim.py's `update` restated in torch: the same formulas in the same order of
+        operations, on every parameter at once (torch._foreach_*). Change both together:
+        test_float64_step_is_charlm_s_formulas (tests/engines/test_torch_engine.py) holds them equal."""
         opt["step"] += 1
         t, ps, slots = opt["step"], self.tensors, opt["slots"]
         if cfg.name == "adam":

@@ -45,3 +45,11 @@ def cross_entropy_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-position nll (M,) only, for evaluation: no probabilities are formed.
     logits (M, V) is overwritten."""
     return _nll_and_exp(logits, targets)[0]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax of logits (M, V) in float64, row by row: z − max − log Σ exp(z − max)."""
+    z = logits.astype(np.float64)                       # (M, V) a copy: the caller's logits stay
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z

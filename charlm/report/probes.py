@@ -23,6 +23,7 @@ from charlm.checkpoint import Checkpoint
 from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model, stepping
+from charlm.nn.loss import log_softmax
 from charlm.nn.sample import generate
 
 LN2 = math.log(2)
@@ -74,9 +75,7 @@ def surprisal(params: dict, cfg: ModelConfig, ids: np.ndarray, top_k: int = 5,
     for t0 in range(0, n - 1, chunk):
         t1 = min(n - 1, t0 + chunk)
         _, logits, state, _ = model.forward(params, cfg, ids[None, t0:t1], None, state, want_logits=True)
-        z = logits[0].astype(np.float64)                                # (T, V) predicts chars t0+1 … t1
-        z -= z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))         # (T, V) log-softmax
+        logp = log_softmax(logits[0])                                   # (T, V) predicts chars t0+1 … t1
         rows = np.arange(t1 - t0)
         bits[t0 + 1: t1 + 1] = -logp[rows, ids[t0 + 1: t1 + 1]] / LN2
         best = np.argpartition(-logp, K - 1, axis=1)[:, :K] if K < cfg.vocab_size else \
