@@ -150,7 +150,9 @@ def train(
     if rt is not None and "workers" in given:
         common.say("--workers is the numpy engine's; the torch engine's processes are torchrun's (--nproc_per_node)")
     try:
-        _train(corpus or [], glob, out, resume, init_from, extend_vocab, given, encoding, threads_n, quiet, device, rt)
+        with common.surviving_closed_output():
+            _train(corpus or [], glob, out, resume, init_from, extend_vocab, given, encoding, threads_n, quiet, device,
+                   rt)
     finally:
         launch.shutdown(rt)
 

@@ -42,7 +42,7 @@ class _View:
         self.plan, self.quiet = plan, quiet
         self.bar = None
         self.tty = sys.stderr.isatty() and not quiet
-        self.val, self.linked = None, False
+        self.val, self.linked, self.link_note = None, False, None
         self.last_line = -math.inf               # a log file sees the first step's line, then one per 30 s
         self.progress_at, self.shown_at = 0.0, -1.0  # the fraction of the run at the last validation line shown
 
@@ -79,7 +79,7 @@ class _View:
     def step(self, ev: dict) -> None:
         self.progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
         val = "-" if self.val is None else f"{self.val:.3f}"
-        status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
+        status = (f"step {ev['step']:,} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
                   f"val {val} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
         self.bar.n = min(int(1000 * ev["fraction"]), 1000)
         self.bar.set_postfix_str(status, refresh=False)
@@ -108,29 +108,29 @@ class _View:
                                 or self.progress_at - self.shown_at >= 0.05):
             self.shown_at = self.progress_at
             mark = " (best, saved best.pkl)" if ev["improved"] else ""
-            self.chat(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
+            self.chat(f"step {ev['step']:,}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
 
     def sample(self, ev: dict) -> None:
-        self.chat(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
+        self.chat(f"--- sample at step {ev['step']:,} ---\n{ev['text']}\n---")
 
     def diverged(self, ev: dict) -> None:
         run_dir, lr = self.plan.run_dir, self.plan.ocfg.lr
         kept = (f"{run_dir / rundir.LAST} holds the last good checkpoint" if (run_dir / rundir.LAST).exists()
                 else "no checkpoint had been saved yet")
-        raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
+        raise CharlmError(f"training diverged at step {ev['step']:,} (loss {ev['loss']:.3g}); stopped, "
                           f"{kept}; try a lower --lr (now {lr:g}, e.g. --lr {lr / 3:.2g})")
 
     def done(self, ev: dict) -> None:
         self.bar.close()
         self._link()
-        _summary(ev, self.plan.run_dir, self.plan.tcfg)
+        _summary(ev, self.plan.run_dir, self.plan.tcfg, self.link_note if not self.quiet else None)
 
     def _link(self) -> None:
-        """Point runs/latest here once the run has a checkpoint (never before)."""
+        """Point runs/latest here once the run has a checkpoint (never before); what it says of it
+        waits for the summary, so that it does not break into the progress lines."""
         if not self.linked:
             self.linked = True
-            if note := _link_latest(self.plan.run_dir):
-                self.chat(note)
+            self.link_note = _link_latest(self.plan.run_dir)
 
 
 def _workers(k: int, batch: int, n_threads: int) -> str:
@@ -154,11 +154,11 @@ def _raised(tcfg: TrainConfig) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig) -> None:
+def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, link_note: str | None) -> None:
     run = rundir.quote(run_dir)  # as a command line reads it back
     if ev["reason"] == loop.INTERRUPTED:
-        err.print(f"charlm: interrupted at step {ev['step']}; saved {run_dir / rundir.LAST}. Resume with:\n"
-                  f"  charlm train --resume {run}")
+        err.print(f"charlm: interrupted at step {ev['step']:,}; saved {run_dir / rundir.LAST}"
+                  + (f"\n{link_note}" if link_note else "") + f"\nResume with:\n  charlm train --resume {run}")
         raise SystemExit(130)
     vals = [h["val_loss"] for h in ev.get("history", []) if h.get("val_loss") is not None]
     if len(vals) > 1:
@@ -173,8 +173,9 @@ def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig) -> None:
         score += (f" on the first {ev['val_chars']['val']:,} validation chars; on {span}: {whole:.4f} nats/char "
                   f"({whole / math.log(2):.3f} bits/char)")
     scored = "TEXT_FILE " if not tcfg.val_fraction else ""  # with no validation split, a file to score
-    err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
+    err.print(f"charlm: done — {ev['reason']} after {ev['step']:,} steps in {ev['elapsed']:.0f}s; {score}\n"
               f"  checkpoints: {run_dir / rundir.BEST}, {run_dir / rundir.LAST}\n"
+              + (f"{link_note}\n" if link_note else "") +
               f"  next: charlm sample --model {run}   |   charlm eval perplexity {scored}--model {run}")
     if not ev["trained"] and ev["stopped_early"]:
         err.print(f"charlm: this run had already stopped early, so nothing was trained; to train on, allow more "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, UsageError
 
 
 def lanes(ids: np.ndarray, batch: int) -> np.ndarray:
@@ -34,7 +34,7 @@ def fit_batch(n: int, batch: int, seq_len: int) -> int:
         return batch
     fitting = n // (seq_len + 1)
     if fitting < 1:
-        raise CharlmError(f"the training text has only {n} characters, too short for one window of "
+        raise UsageError(f"the training text has only {n:,} characters, too short for one window of "
                           f"--seq-len {seq_len} (needs {seq_len + 1}); use a smaller --seq-len or more text")
     return fitting
 

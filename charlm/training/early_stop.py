@@ -29,4 +29,4 @@ def reason(patience: int, history: list[dict]) -> str | None:
     if since < patience:
         return None
     return (f"stopped early: no new best in the last {since} validations (--patience {patience}; "
-            f"the best, in best.pkl, was at step {best_step})")
+            f"the best, in best.pkl, was at step {best_step:,})")

@@ -152,7 +152,7 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, *, enco
     notes: list[Note] = []
     if ckpt.path.name == rundir.BEST and Path(path).is_dir():
         notes.append(Note(f"{run_dir} has no {rundir.LAST}; resuming from {rundir.BEST}, saved at step "
-                          f"{ckpt.step} (the steps after it are trained again)", False))
+                          f"{ckpt.step:,} (the steps after it are trained again)", False))
     if encoding is not None and encoding != ckpt.corpus.encoding:
         _refuse("encoding", encoding, ckpt.corpus.encoding, run_dir)
     ocfg, tcfg, changed = _resumed_configs(ckpt, given)
@@ -235,8 +235,15 @@ def _fit(tcfg: TrainConfig, data: Corpus, threads_n: int | None) -> tuple[TrainC
             notes.append(Note(f"validating every {every} steps, not every {defaults.EVAL_EVERY}: an epoch is that "
                               "short"))
     workers = tcfg.workers
-    if tcfg.engine == "numpy" and not workers:  # the torch engine's processes are torchrun's
-        workers = threads.workers(None, batch)
+    if tcfg.engine == "numpy":  # the torch engine's processes are torchrun's
+        workers = threads.workers(workers or None, batch)
+        if tcfg.workers and workers < tcfg.workers:
+            notes.append(Note(f"--workers {tcfg.workers} is more than the {batch} lanes of a batch; using {workers}, "
+                              "one lane each", False))
+        cores = threads.usable_cores()
+        if workers > cores:
+            notes.append(Note(f"{workers} worker processes on {cores} usable core{'s' * (cores > 1)}: they take turns, "
+                              f"so each step waits for the slowest; --workers {cores} (or fewer) is faster", False))
     return dataclasses.replace(tcfg, batch_size=batch, eval_every=every, workers=workers), notes
 
 
