@@ -5,8 +5,8 @@
 constants below) that the caller renders; the library never prints. It reads the plan
 (charlm/training/plans.py) and never changes it. Read it top to bottom: `run` hands on
 the plan's notes, starts the team and owns Ctrl-C; `_loop` repeats `_train_step`,
-`_validate` and `_save` until a budget or early stopping (charlm/training/budget.py,
-early_stop.py) ends the run. The run's state and clock are charlm/training/state.py's,
+`_validate` and `_save` until a budget or early stopping (charlm/training/budget.py)
+ends the run. The run's state and clock are charlm/training/state.py's,
 the checkpoint format charlm/checkpoint.py's, the run directory's layout charlm/rundir.py's.
 """
 
@@ -24,8 +24,7 @@ import numpy as np
 from charlm import checkpoint, defaults, rundir, threads
 from charlm.nn import optim
 from charlm.nn.sample import generate
-from charlm.training import early_stop
-from charlm.training.budget import budget_reached, fraction_done
+from charlm.training.budget import budget_reached, early_stop, fraction_done
 from charlm.training.plans import Plan
 from charlm.training.state import Clock, RunState, begin
 
@@ -152,7 +151,7 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
     while True:
         # only when resuming a run that had already ended: the clock is read after each step (below),
         # so the time between steps cannot end a run whose last checkpoint then says it had time left
-        reason = budget_reached(tcfg, progress, plan.windows) or early_stop.reason(tcfg.patience, r.history)
+        reason = budget_reached(tcfg, progress, plan.windows) or early_stop(tcfg.patience, r.history)
         if reason:
             break
         ev = _train_step(r, log_ln_v)
@@ -172,7 +171,7 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
             with clock.paused():  # budgets count training time, not validation
                 val_event = _save(r, _validate(r, "val"), smoothed, final=bool(reason))
             evals += 1
-            if not reason and (reason := early_stop.reason(tcfg.patience, r.history)):
+            if not reason and (reason := early_stop(tcfg.patience, r.history)):
                 val_event["final"] = True
         if progress["step"] % tcfg.log_every == 0 or val_event:
             metrics.write(rundir.metrics_row(
@@ -205,7 +204,7 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
     yield {"event": DONE, "reason": reason, "step": progress["step"], "best": r.best, "best_all": best_all,
            "elapsed": progress["elapsed"], "history": r.history, "val_chars": n_val, "val_split": plan.val_chars,
            "trained": resumed_at is None or progress["step"] > resumed_at,
-           "stopped_early": reason == early_stop.reason(tcfg.patience, r.history)}
+           "stopped_early": reason == early_stop(tcfg.patience, r.history)}
 
 
 def _spaced(fraction: float, last: float, gap: float) -> bool:
