@@ -11,6 +11,9 @@ reader): nothing else in charlm reads a checkpoint's keys.
 Version 2 dropped "rng", the generator state after initialisation, which nothing read:
 dropout masks come from (seed, step, rank). Version-1 files still load and resume.
 
+A checkpoint kept along the way (`weights_only`) leaves out the optimizer's moments and the
+carried state: it has everything but what only a resume needs.
+
 Saving writes a temporary file beside the target, fsyncs it and renames it into place,
 so a crash or `kill -9` at any instant leaves the previous file intact. Loading admits
 only the four globals numpy needs to rebuild an array (`_reconstruct`, `_frombuffer`,
@@ -129,6 +132,16 @@ def payload(**values) -> dict:
         if f.name != "saved_by" and not (value is None and f.metadata["need"] == "optional"):
             out[key] = value if value is None else f.metadata["write"](value)
     return out
+
+
+WEIGHTS_ONLY_DROPS = ("optimizer", "carried_state")  # what a kept checkpoint leaves out: resume's heavy part
+
+
+def weights_only(payload: dict) -> dict:
+    """A payload without the optimizer's moments and the carried state: a checkpoint kept along the
+    way (charlm/training/keep.py), which sample, eval, info, report and --init-from read, and which
+    `load(training=True)` refuses to resume."""
+    return {k: v for k, v in payload.items() if k not in WEIGHTS_ONLY_DROPS}
 
 
 class _Refused(Exception):

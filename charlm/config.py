@@ -105,6 +105,7 @@ class TrainConfig:
     patience: int | None = None     # stop after this many validations without a new best; 0 = never;
                                     # None = defaults.PATIENCE when there is a validation split
     engine: str = defaults.ENGINE   # numpy | torch (charlm/engines): who computes the steps; same model either way
+    keep_every: int = 0             # keep a checkpoint (the weights) every this many steps, step-N.pkl; 0 = none
 
     def __post_init__(self):
         steps, epochs, seconds = defaults.budgets(self.max_steps, self.epochs, self.time_budget)
@@ -127,5 +128,7 @@ class TrainConfig:
             raise UsageError("--workers, --val-max-chars and --patience must be ≥ 0")
         if self.patience and not self.val_fraction:
             raise UsageError("--patience needs a validation split to watch; drop --val-fraction 0")
+        if self.keep_every < 0:
+            raise UsageError(f"--keep-every must be ≥ 1 (0 in a config: keep none), got {self.keep_every}")
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")

@@ -81,7 +81,9 @@ ENGINE = "numpy"            # charlm's own; --engine torch is the optional PyTor
 # Writing text (`charlm sample`, the API, the interactive session, the report's samples).
 TEMPERATURE, TOP_K, TOP_P, LENGTH = 0.8, 0, 1.0, 500   # 0.8: varied but mostly words; top-k 0 and top-p 1 = all
 BEAM_WIDTH, BEAM_LENGTH = 4, 100                      # `Model.beam` (the CLI asks for --beam K itself)
-TRAINING_SAMPLE = {"length": 200, "temperature": TEMPERATURE, "seed": 0}  # what a run writes as it trains
+# What a run writes as it trains, at every validation, into RUN/samples.jsonl (charlm/rundir.py): the same
+# prime, seed and temperature each time, so that only the model changes from one sample to the next.
+TRAINING_SAMPLE = {"prime": "", "seed": 0, "temperature": TEMPERATURE, "length": 200}
 # Scoring (`charlm eval perplexity`, `Model.score`, and validation during training, so that a run's own
 # scores are the ones `eval perplexity` gives): EVAL_BATCH lanes read side by side, EVAL_SEQ_LEN
 # characters per forward window (the state is carried across windows; the window changes no score).
@@ -90,6 +92,14 @@ EVAL_BATCH, EVAL_SEQ_LEN = 64, 256
 # temperature, drawn from REPORT_SEED.
 REPORT_CHARS, REPORT_SAMPLE_LENGTH, REPORT_SEED = 2000, 300, 0
 REPORT_TEMPERATURES = (0.2, 0.5, 0.8, 1.0)
+GROWTH_SHOWN = 12           # "how the text grew" shows at most this many samples, spaced evenly in log(step)
+# The live report (`charlm train --report`): the page reloads itself every LIVE_REFRESH seconds while the run
+# goes, and is rewritten after a validation unless the last write was under LIVE_SPACING times its own cost
+# ago, so that it takes at most about 1/LIVE_SPACING of the run's time however often the run validates.
+LIVE_REFRESH, LIVE_SPACING = 5, 50
+# Checkpoints kept along the way (--keep-every): they may fill the disk's free space but for this much, and
+# room for two full checkpoints (best.pkl and last.pkl are written beside their old copies).
+KEEP_DISK_RESERVE = 512 * 2**20
 
 
 def learning_rate(optimizer: str) -> float:

@@ -6,7 +6,9 @@ constants below) that the caller renders; the library never prints. It reads the
 (charlm/training/plans.py) and never changes it. Read it top to bottom: `run` hands on
 the plan's notes, starts the team and owns Ctrl-C; `_loop` repeats `_train_step`,
 `_validate` and `_save` until a budget or early stopping (charlm/training/budget.py)
-ends the run. The run's state and clock are charlm/training/state.py's,
+ends the run. Each validation also writes the model's sample into samples.jsonl
+(`_validation`), and with --keep-every the weights are kept every N steps (`_keep`,
+charlm/training/keep.py). The run's state and clock are charlm/training/state.py's,
 the checkpoint format charlm/checkpoint.py's, the run directory's layout charlm/rundir.py's.
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 from charlm import checkpoint, defaults, rundir, threads
 from charlm.nn import optim
 from charlm.nn.sample import generate
+from charlm.training import keep
 from charlm.training.budget import budget_reached, early_stop, fraction_done
 from charlm.training.plans import Plan
 from charlm.training.state import Clock, RunState, begin
@@ -130,16 +133,42 @@ def _score_best_on_all(r: RunState) -> float:
 
 
 def _sample(r: RunState) -> str:
-    """A short text from the current parameters, as a run writes it while it trains."""
+    """A short text from the current parameters, as a run writes it while it trains: always from the same
+    prime, seed and temperature (defaults.TRAINING_SAMPLE), so that only the model changes."""
     s = defaults.TRAINING_SAMPLE
     return "".join(c[0] for c in generate(r.team.params, r.plan.mcfg, r.plan.data.vocab, length=s["length"],
-                                          temperature=s["temperature"], rng=np.random.default_rng(s["seed"])))
+                                          prime=s["prime"], temperature=s["temperature"],
+                                          rng=np.random.default_rng(s["seed"])))
+
+
+def _validation(r: RunState, clock: Clock, smoothed: float | None, final: bool, samples) -> tuple[dict, str]:
+    """Validate, save (`_save`) and write the step's sample into samples.jsonl, on the paused clock:
+    the eval event and the sample's text."""
+    with clock.paused():  # budgets count training time, not validation
+        val_event = _save(r, _validate(r, "val"), smoothed, final)
+        text = _sample(r)
+    samples.write(rundir.sample_row(step=r.progress["step"], seconds=round(r.progress["elapsed"], 3),
+                                    val_loss=val_event["val_loss"], text=text, **defaults.TRAINING_SAMPLE))
+    return val_event, text
+
+
+def _keep(r: RunState, clock: Clock) -> bool:
+    """Keep the weights at this step (step-N.pkl, charlm/training/keep.py), on the paused clock: False
+    when the disk has no room left for it, and nothing was written."""
+    with clock.paused():
+        payload = r.payload()  # every process of a torch run builds it (rank 0 gathers); rank 0 writes
+        fits = keep.room(r.plan.run_dir, r.plan.mcfg, r.plan.ocfg) if r.team.leader else True
+        if fits and r.team.leader:
+            checkpoint.save(r.plan.run_dir / rundir.kept_name(r.progress["step"]), checkpoint.weights_only(payload))
+    return fits
 
 
 def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
     plan, tcfg, progress = r.plan, r.plan.tcfg, r.progress
     resumed_at = progress["step"] if plan.checkpoint else None
     metrics = rundir.open_metrics(plan.run_dir, resumed_at) if r.team.leader else open(os.devnull, "w")
+    samples = rundir.open_samples(plan.run_dir, resumed_at) if r.team.leader else open(os.devnull, "w")
+    keeping = tcfg.keep_every
     n_val = {k: len(v) for k, v in r.team.ids.items() if k != "train"}
     log_ln_v = math.log(len(plan.data.vocab))
     yield {"event": START, "params": r.team.spec.layout.size, "batch": tcfg.batch_size,
@@ -157,6 +186,7 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
         ev = _train_step(r, log_ln_v)
         if ev["event"] == DIVERGED:
             metrics.close()
+            samples.close()
             yield ev
             return
         progress["elapsed"] = clock.elapsed()
@@ -168,8 +198,7 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
         val_event = None
         if progress["step"] % tcfg.eval_every == 0 or reason:  # the last step is always validated
             yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
-            with clock.paused():  # budgets count training time, not validation
-                val_event = _save(r, _validate(r, "val"), smoothed, final=bool(reason))
+            val_event, text = _validation(r, clock, smoothed, bool(reason), samples)
             evals += 1
             if not reason and (reason := early_stop(tcfg.patience, r.history)):
                 val_event["final"] = True
@@ -178,13 +207,16 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
                 step=progress["step"], seconds=round(progress["elapsed"], 3), epoch=progress["epoch"],
                 train_loss=round(ev["loss"], 5), val_loss=val_event and val_event["val_loss"], lr=ev["lr"],
                 grad_norm=round(ev["grad_norm"], 5), chars_per_sec=round(rate, 1)))
+        if keeping and progress["step"] % keeping == 0 and not _keep(r, clock):
+            keeping = 0
+            yield {"event": NOTE, "chosen": False, "text": f"stopped keeping checkpoints along the way at step "
+                   f"{progress['step']}: the disk of {plan.run_dir} is nearly full; best.pkl and last.pkl are still "
+                   "written"}
         yield ev
         if val_event:
             yield val_event
             if tcfg.sample_every and evals % tcfg.sample_every == 0 and _spaced(ev["fraction"], sampled_at, 0.1):
                 sampled_at = ev["fraction"]
-                with clock.paused():
-                    text = _sample(r)
                 yield {"event": SAMPLE, "step": progress["step"], "text": text}
         if reason:
             break
@@ -195,12 +227,13 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
         _write(r, plan.run_dir / rundir.LAST)
     elif not r.history or r.history[-1]["step"] != progress["step"]:  # resumed after the end
         yield {"event": VALIDATING, "step": progress["step"], "chars": n_val.get("val", 0)}
-        yield _save(r, _validate(r, "val"), smoothed, final=True)
+        yield _validation(r, clock, smoothed, True, samples)[0]
     best_all = None
     if reason != INTERRUPTED and "val_all" in n_val and r.best_flat is not None:
         yield {"event": VALIDATING, "step": progress["step"], "chars": n_val["val_all"], "whole": True}
         best_all = _score_best_on_all(r)
     metrics.close()
+    samples.close()
     yield {"event": DONE, "reason": reason, "step": progress["step"], "best": r.best, "best_all": best_all,
            "elapsed": progress["elapsed"], "history": r.history, "val_chars": n_val, "val_split": plan.val_chars,
            "trained": resumed_at is None or progress["step"] > resumed_at,

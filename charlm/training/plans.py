@@ -29,14 +29,14 @@ from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
 from charlm.data.files import Source
 from charlm.errors import CharlmError, UsageError
-from charlm.training import init_from, memory, speed
+from charlm.training import init_from, keep, memory, speed
 
 ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
 OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
-         "val_max_chars", "seed", "workers", "sample_every", "engine", "patience")
+         "val_max_chars", "seed", "workers", "sample_every", "engine", "patience", "keep_every")
 OPTIONS = ARCH + OPTIM + TRAIN              # what a run can be given (`charlm train`'s options, `charlm.fit`'s)
-RESUMABLE = ("max_steps", "epochs", "time_budget", "patience", "eval_every", "sample_every")
+RESUMABLE = ("max_steps", "epochs", "time_budget", "patience", "eval_every", "sample_every", "keep_every")
 
 
 @dataclass(frozen=True)
@@ -143,6 +143,10 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, *, enco
     options given may change only the budgets and how the run reports (RESUMABLE), and the
     engine; any other that differs from the run is refused. `paths` (and `glob`): the corpus,
     when it moved; by default the files the run recorded."""
+    if rundir.kept_step(path) is not None and Path(path).is_file():
+        raise CharlmError(f"{path} is a checkpoint kept along the way, which holds the weights only and cannot be "
+                          f"resumed; continue the run with --resume {rundir.quote(Path(path).parent)}, or start a new "
+                          f"run from these weights with --init-from {rundir.quote(path)}")
     ckpt = checkpoint.load(path, prefer=rundir.LAST, training=True)
     run_dir = ckpt.run_dir
     if out is not None and Path(out).resolve() != run_dir.resolve():
@@ -266,7 +270,8 @@ def decide(data: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tc
         raise UsageError(f"the validation split has {plan.val_chars} character(s); use a larger --val-fraction or "
                          "more text (or --val-fraction 0 for no validation)")
     check_memory(mcfg, ocfg, tcfg)
-    return plan
+    kept = keep.check(run_dir, mcfg, ocfg, tcfg, plan.windows, checkpoint.step if checkpoint else 0)
+    return dataclasses.replace(plan, notes=(*plan.notes, Note(kept))) if kept else plan
 
 
 def _speed_probe(data: Corpus, model_kw: dict, tcfg: TrainConfig, threads_n: int | None, device: str):
