@@ -17,9 +17,9 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 10px; 
 .card { border: 1px solid var(--line); border-radius: 8px; padding: 10px 14px; }
 .card .k { color: var(--muted); font-size: .85rem; } .card .v { font-size: 1.5rem; font-weight: 600; }
 .card .u { color: var(--muted); font-size: .8rem; }
-.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(420px, 100%), 1fr)); gap: 16px; }
 .chart { width: 100%; height: auto; font-size: 12px; }
-.keys { display: flex; gap: 18px; font-size: .85rem; color: var(--muted); margin-bottom: 4px; }
+.keys { display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: .85rem; color: var(--muted); margin-bottom: 4px; }
 .keys i { display: inline-block; width: 22px; margin: 0 6px 3px 0; vertical-align: middle; }
 .keys i.dash { border-top: 2px dashed #9aa3ae; }
 .chart .ct { font-weight: 600; font-size: 14px; fill: var(--ink); }
@@ -31,7 +31,7 @@ table.config { border-collapse: collapse; font-size: .85rem; width: 100%; }
 table.config caption { text-align: left; font-weight: 600; padding-bottom: 4px; }
 table.config th { text-align: left; color: var(--muted); font-weight: 400; padding: 2px 10px 2px 0; }
 table.config td { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, monospace; word-break: break-all; }
-.samples { display: grid; grid-template-columns: repeat(auto-fit, minmax(480px, 1fr)); gap: 12px; }
+.samples { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(480px, 100%), 1fr)); gap: 12px; }
 .sample { margin: 0; border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; }
 .sample figcaption { font-weight: 600; color: var(--accent); }
 pre, .passage { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, "Noto Sans Mono CJK KR", monospace;
@@ -67,6 +67,35 @@ button.unit .r { font-variant-numeric: tabular-nums; opacity: .8; }
 #tip .b { height: 8px; background: #fe9929; border-radius: 2px; }
 #tip .hit { color: #fec44f; font-weight: 600; }
 footer { color: var(--muted); font-size: .85rem; padding-bottom: 30px; }
+ol.grew { list-style: none; padding: 0; margin: 0; }
+.grew li { display: grid; grid-template-columns: 10.5em minmax(0, 1fr); gap: 4px 18px; padding: 10px 0;
+  border-top: 1px solid var(--line); }
+.grew .at { font-size: .85rem; color: var(--muted); display: flex; flex-direction: column; }
+.grew .at b { color: var(--ink); font-size: 1rem; }
+.lossbar { display: block; height: 6px; max-width: 9em; margin: 4px 0; background: #eef0f3; border-radius: 3px; }
+.lossbar i { display: block; height: 100%; background: #d94801; border-radius: 3px; }
+.grew pre { margin: 0; }
+.live { border-left: 5px solid #2ca25f; } .live.ended { border-left-color: #6b7685; }
+.live.bad { border-left-color: #d94801; } .live .state { font-size: 1.15rem; font-weight: 600; margin: 0 0 4px; }
+.live .dot { display: inline-block; width: .7em; height: .7em; border-radius: 50%; background: #2ca25f;
+  margin-right: .4em; animation: pulse 1.6s ease-in-out infinite; }
+@keyframes pulse { 50% { opacity: .25; } }
+.table-wrap { overflow-x: auto; }
+table.runs { border-collapse: collapse; font-size: .85rem; }
+table.runs th, table.runs td { text-align: left; padding: 4px 12px 4px 0; border-bottom: 1px solid var(--line);
+  vertical-align: top; }
+table.runs th { color: var(--muted); font-weight: 400; white-space: nowrap; }
+table.runs td.num, table.runs td:first-child { font-variant-numeric: tabular-nums; white-space: nowrap; }
+.swatch { display: inline-block; width: 14px; height: 4px; margin: 0 6px 3px 0; vertical-align: middle; }
+.warn { background: #fff4e5; border: 1px solid #f5c28b; border-radius: 8px; padding: 8px 12px; }
+@media (max-width: 600px) {
+  header, main, footer { padding: 0 10px; } header { padding-top: 16px; } h1 { font-size: 1.45rem; }
+  section { padding: 14px 12px; margin: 12px 0; }
+  .grew li { grid-template-columns: minmax(0, 1fr); }
+  .grew .at { flex-direction: row; flex-wrap: wrap; gap: 2px 12px; align-items: center; }
+  .lossbar { width: 6em; }
+  .legend { width: 100%; }
+}
 """
 
 JS = """

@@ -1,8 +1,9 @@
 """The run report: one self-contained HTML page (inline CSS, SVG and a little JS; no URLs at all).
 
 `build` gathers the data (through `charlm.report.probes`) and `render` turns it into
-the page: loss curves, the run's figures and configuration, samples at a few
-temperatures, the surprisal view and the cell-activation view. Every piece of
+the page: loss curves, how the text grew while it trained (growth.py), the run's figures
+and configuration, samples at a few temperatures, the surprisal view and the
+cell-activation view. The pieces every page shares are charlm/report/parts.py's. Every piece of
 text is escaped; the data the script needs travels as JSON in a
 `<script type="application/json">`, with `<`, `>` and `&` escaped so a passage
 can never close the tag. Views are shaded in Python so the page reads even
@@ -12,7 +13,6 @@ without JS; the script adds tooltips and the unit picker.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -24,11 +24,12 @@ from charlm.checkpoint import Checkpoint
 from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.report import grads as report_grads
+from charlm.report import growth
 from charlm.report import probes as probe
-from charlm.report.assets import CSS, JS
+from charlm.report.assets import JS
 from charlm.report.colors import ACTIVATION_STOPS, SURPRISAL_STOPS, color, surprisal_color
+from charlm.report.parts import charts, config_groups, config_tables, figure_cards, footer, num, shell
 from charlm.report.svg import esc as _esc
-from charlm.report.svg import line_chart
 
 GLYPHS = {"\n": "↵", "\r": "\\r"}  # shown in place of characters that would not show
 
@@ -37,9 +38,11 @@ def build(ckpt: Checkpoint, cfg: ModelConfig, params: dict, vocab: Vocab, ids: n
           source: str, excluded: dict[str, int] | None = None,
           temperatures: Sequence[float] = defaults.REPORT_TEMPERATURES,
           sample_length: int = defaults.REPORT_SAMPLE_LENGTH, seed: int = defaults.REPORT_SEED, command: str = "",
-          history: list[dict] | None = None, progress: Callable[[str], None] = lambda stage: None) -> str:
+          history: list[dict] | None = None, grew: list[dict] | None = None,
+          progress: Callable[[str], None] = lambda stage: None) -> str:
     """The whole page for a loaded model, a passage `ids` (n,) and the run's metrics rows
-    (`history`: the run's validation history, if fuller than the checkpoint's)."""
+    (`history`: the run's validation history, if fuller than the checkpoint's; `grew`: its
+    samples.jsonl rows, the text it wrote as it trained)."""
     text = vocab.decode(ids)
     progress("samples")
     samples = probe.samples(params, cfg, vocab, temperatures, sample_length, seed)
@@ -55,13 +58,9 @@ def build(ckpt: Checkpoint, cfg: ModelConfig, params: dict, vocab: Vocab, ids: n
             "figures": probe.run_figures(ckpt, params, metrics),
             "curves": probe.curves(metrics, history or ckpt.history), "samples": samples, "seed": seed,
             "surprisal": surp, "acts": acts, "corr": corr, "top": probe.top_units(corr, list(feats)),
-            "command": command, "grads": grads}
+            "command": command, "grads": grads, "grew": grew or []}
     progress("page")
     return render(data)
-
-
-def _num(v: float | None, fmt: str = ".4f", none: str = "—") -> str:
-    return none if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
 
 
 def _json_script(obj: object, id_: str) -> str:
@@ -82,65 +81,19 @@ def _passage_spans(text: str, backgrounds: Sequence[tuple[str, str]]) -> str:
     return "".join(out)
 
 
-def _smooth(ys: list[float]) -> list[float]:
-    """Centred moving average over ~1/15 of the points (no lag, unlike an EMA); shorter at the ends."""
-    half = len(ys) // 30
-    c = np.concatenate([[0.0], np.cumsum(ys)])                          # (n+1,)
-    lo = np.maximum(np.arange(len(ys)) - half, 0)
-    hi = np.minimum(np.arange(len(ys)) + half + 1, len(ys))
-    return ((c[hi] - c[lo]) / (hi - lo)).tolist()
-
-
-def _charts(curves: dict, vocab_size: int) -> str:
-    train, val = curves["train"], curves["val"]
-    if not train and not val:
-        return '<p class="note">No metrics were recorded for this run (no metrics.jsonl).</p>'
-    minutes = max((p[1] for p in train + val), default=0) > 180
-    out = []
-    for col, label in ((0, "training step"), (1, "training time (minutes)" if minutes else "training time (s)")):
-        def xs(points, col=col):
-            return [p[col] / 60 if col == 1 and minutes else p[col] for p in points]
-        series = [{"name": "train (per step)", "x": xs(train), "y": [p[2] for p in train], "color": "#9ecae1",
-                   "width": 1},
-                  {"name": "train (smoothed)", "x": xs(train), "y": _smooth([p[2] for p in train]),
-                   "color": "#2171b5", "width": 2},
-                  {"name": "validation", "x": xs(val), "y": [p[2] for p in val], "color": "#d94801", "width": 2,
-                   "dots": True, "tip": [f"step {p[0]:.0f}: val {p[2]:.4f} nats/char" for p in val]}]
-        series = [s for s in series if s["x"]]
-        out.append(line_chart(series, x_label=label, y_label="loss (nats/char)",
-                              hline=(math.log(vocab_size), f"uniform guess, ln {vocab_size}"),
-                              title=f"Loss against {label.split(' (')[0]}"))
-    keys = "".join(f'<span><i style="background:{s["color"]};height:{max(s["width"], 2)}px"></i>{_esc(s["name"])}'
-                   "</span>" for s in series)
-    keys += '<span><i class="dash"></i>uniform guessing (no learning)</span>'
-    return f'<div class="keys">{keys}</div><div class="charts">' + "".join(out) + "</div>"
-
-
 def _figures(d: dict) -> str:
-    f, cfg = d["figures"], d["cfg"]
-    cards = [("best validation loss", _num(f["best_val_nats"]), "nats/char"),
-             ("bits per character", _num(f["best_val_bits"], ".3f"), "lower is better"),
-             ("perplexity", _num(f["best_val_perplexity"], ".2f"), "effective choices per char"),
-             ("parameters", f"{f['parameters']:,}", f"{cfg.cell.upper()} {cfg.layers}×{cfg.hidden}"),
-             ("training", f"{f['steps']:,} steps", f"{f['seconds']:.0f} s"),
-             ("throughput", _num(f["chars_per_sec"], ",.0f"), "chars/s while training")]
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div>'
-        f'<div class="u">{_esc(u)}</div></div>' for k, v, u in cards) + "</div>"
+    f = d["figures"]
+    return figure_cards(f["best_val_nats"], f["parameters"], d["cfg"], f["steps"], f["seconds"], f["chars_per_sec"])
 
 
 def _config_tables(d: dict) -> str:
     ckpt, vocab = d["ckpt"], d["vocab"]
     corpus = ckpt.corpus
-    groups = [(name, dataclasses.asdict(cfg) if cfg else {})
-              for name, cfg in (("model", ckpt.model), ("training", ckpt.train), ("optimizer", ckpt.optim))]
+    groups = config_groups(ckpt.model, ckpt.train, ckpt.optim)
     groups.append(("data", {"corpus": corpus.path if corpus else "—", "encoding": ckpt.encoding,
                             "vocabulary": f"{len(vocab)} chars: {vocab.preview().replace('␠', '␣')}",
                             "checkpoint": str(ckpt.path), "best at step": d["figures"]["best_step"]}))
-    return '<div class="configs">' + "".join(
-        f'<table class="config"><caption>{_esc(name)}</caption>' + "".join(
-            f"<tr><th>{_esc(k)}</th><td>{_esc(v)}</td></tr>" for k, v in rows.items()) + "</table>"
-        for name, rows in groups) + "</div>"
+    return config_tables(groups)
 
 
 def _samples(d: dict) -> str:
@@ -233,17 +186,7 @@ def render(d: dict) -> str:
                     "guess": surp.top_ids.tolist(), "guessp": np.round(surp.top_probs, 3).tolist(),
                     "act_stops": ACTIVATION_STOPS, **_unit_data(d)}
     inp = f"{cfg.embedding_dim}-wide embedding" if cfg.embedding_dim else "one-hot"
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>charlm report — {_esc(name)}</title>
-<style>{CSS}</style>
-</head>
-<body>
-<header>
+    return shell(f"charlm report — {name}", f"""<header>
 <h1>charlm report <span class="run">{_esc(name)}</span></h1>
 <p class="lede">A character-level {_esc(cfg.cell.upper())} language model:
 {cfg.layers} layer{"s" if cfg.layers > 1 else ""} of {cfg.hidden} units, {_esc(inp)} input,
@@ -261,8 +204,9 @@ that surprise corresponds to.</p>
 <h2>Loss curves</h2>
 <p class="explain">Training loss is measured on the batch being learned; validation loss on held-out text.
 When validation stops falling while training keeps falling, the model has started to memorise.</p>
-{_charts(d["curves"], len(vocab))}
+{charts(d["curves"], len(vocab))}
 </section>
+{growth.section(d["grew"], len(vocab), name)}
 {report_grads.section(d["grads"])}
 <section id="samples-section">
 <h2>Samples</h2>
@@ -275,7 +219,7 @@ character (safe, repetitive); temperature 1 samples the model's own probabilitie
 <p class="explain">{_esc(d["source"])}, {len(text):,} characters. Each character is shaded by how
 surprised the model was to see it: −log<sub>2</sub> p, in bits. Hover over a character to see its
 probability and what the model expected instead. Mean over the passage:
-<b>{_num(surp.bits_per_char, ".3f")} bits/char</b>.</p>
+<b>{num(surp.bits_per_char, ".3f")} bits/char</b>.</p>
 {excl}
 {_legend(SURPRISAL_STOPS, [(0, "0"), (2, "2"), (4, "4"), (6, "6"), (8, "8+ bits")], "surprisal (bits)")}
 <div class="passage" id="surprisal">{_passage_spans(text, [surprisal_color(b) for b in surp.bits])}</div>
@@ -309,11 +253,7 @@ passage). Click one to show it above; hover a feature for its definition.</p>
 {_config_tables(d)}
 </section>
 </main>
-<footer><p>Made by charlm{(" with <code>" + _esc(d["command"]) + "</code>") if d["command"] else ""}.
-Self-contained: no scripts, fonts or data are loaded from anywhere.</p></footer>
+{footer(d["command"])}
 <div id="tip" role="tooltip" hidden></div>
 {_json_script(passage_data, "report-data")}
-<script>{JS}</script>
-</body>
-</html>
-"""
+<script>{JS}</script>""")

@@ -424,7 +424,7 @@ def test_page_in_headless_chromium(tmp_path):
             assert seen["units"] >= 5 and seen["activeBefore"] >= 1 and seen["clickedActive"]
             assert seen["reshaded"] and seen["info"].startswith("r with:")
             assert seen["tipShown"] and "top guesses" in seen["tip"], seen["tip"]
-            assert seen["headings"][:2] == ["At a glance", "Loss curves"] and len(seen["headings"]) == 7
+            assert seen["headings"][:3] == ["At a glance", "Loss curves", "How the text grew"] and len(seen["headings"]) == 8
     finally:
         tools.close()
 
