@@ -118,6 +118,14 @@ def train(
                                            "else Apple's MPS, else the CPU)", "auto")] = None,
     sample_every: Annotated[int | None, _opt("--sample-every", "Print a sample every N validations, at most 10 "
                                                 "a run (0 = never)", T.sample_every, min=0)] = None,
+    keep_every: Annotated[int | None, _opt("--keep-every", "Keep a checkpoint of the weights every N steps "
+                                           "(RUN/step-000400.pkl …) beside best.pkl and last.pkl, for sample, eval, "
+                                           "info and report --step N; refused if they would not fit on the disk",
+                                           "none kept", min=1)] = None,
+    report: Annotated[bool, typer.Option("--report", help="Keep RUN/report.html up to date after each validation: "
+                                         "a light page (curves, the text as it grew, figures, configuration) that "
+                                         "reloads itself while the run goes and says how it ended; `charlm report "
+                                         "RUN` writes the full one")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the final "
                                         "summary (metrics.jsonl still logs every "
                                         f"{T.log_every}th step and every validation)")] = False,
@@ -152,18 +160,18 @@ def train(
     try:
         with common.surviving_closed_output():
             _train(corpus or [], glob, out, resume, init_from, extend_vocab, given, encoding, threads_n, quiet, device,
-                   rt)
+                   rt, report)
     finally:
         launch.shutdown(rt)
 
 
 def _train(corpus: list[Path], glob: str | None, out: Path | None, resume: Path | None, init_from: Path | None,
            extend_vocab: bool, given: dict, encoding: str | None, threads_n: int | None, quiet: bool, device: str,
-           rt) -> None:
+           rt, report: bool = False) -> None:
     """Plan the run (on rank 0 of a torchrun launch, which tells the others) and train it."""
     def go(plan: plans.Plan) -> None:
         if launch.leads(rt):
-            train_view.show(plan, quiet)
+            train_view.show(plan, quiet, live=report)
         else:
             launch.follow(plan)
 

@@ -7,6 +7,7 @@ renders and links, the run itself is the library's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 import time
@@ -14,32 +15,75 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from charlm import rundir
+from charlm import defaults, rundir
 from charlm.cli.common import err
 from charlm.cli.sparkline import sparkline
 from charlm.config import TrainConfig
 from charlm.errors import CharlmError
+from charlm.report import live, parts
 from charlm.training import loop, plans
 
 
-def show(plan: plans.Plan, quiet: bool) -> None:
+def show(plan: plans.Plan, quiet: bool, live: bool = False) -> None:
     """Run the plan (charlm/training/loop.py's `run`) and render its events: a progress bar (or log
-    lines), validations, samples, the summary."""
-    view = _View(plan, quiet)
+    lines), validations, samples, the summary; with `live`, the live page too (`LivePage`)."""
+    view = _View(plan, quiet, LivePage(plan) if live else None)
     try:
         for ev in loop.run(plan, on_stop_requested=view.stopping):
             getattr(view, ev["event"])(ev)
+    except BaseException as e:  # the page must not go on saying "training" (nor reloading) once the run is gone
+        if view.live:
+            view.live.end(view.step_at, f"stopped by an error: {e}" if isinstance(e, CharlmError) else
+                          "aborted" if isinstance(e, KeyboardInterrupt) else f"stopped: {type(e).__name__}", bad=True)
+        raise
     finally:
         if view.bar:
             view.bar.close()
+
+
+class LivePage:
+    """RUN/report.html while the run goes (charlm/report/live.py), written from the loop's events
+    here, so that training never imports the report. It is rewritten after a validation unless
+    the last write was under LIVE_SPACING times its own cost ago (a run that validates every few
+    milliseconds would otherwise spend its time drawing pages), and always when the run ends."""
+
+    def __init__(self, plan: plans.Plan):
+        self.plan, self.path = plan, plan.run_dir / rundir.REPORT
+        self.history = list(plan.checkpoint.history) if plan.checkpoint else []
+        self.run: live.Run | None = None
+        self.fraction, self.elapsed, self.next_at, self.ended = 0.0, 0.0, 0.0, False
+
+    def start(self, params: int) -> None:
+        p = self.plan
+        self.run = live.Run(p.run_dir, p.mcfg, p.ocfg, p.tcfg, p.data.path, len(p.data.vocab), params)
+        self._write(live.Status(p.checkpoint.step if p.checkpoint else 0))
+
+    def validated(self, ev: dict) -> None:
+        self.history.append({"step": ev["step"], "seconds": self.elapsed, "val_loss": ev["val_loss"]})
+        if time.monotonic() >= self.next_at:
+            self._write(live.Status(ev["step"], self.fraction))
+
+    def end(self, step: int, how: str, bad: bool = False) -> None:
+        if self.run is not None and not self.ended:
+            self.ended = True
+            self._write(live.Status(step, self.fraction, how, bad))
+
+    def _write(self, status: live.Status) -> None:
+        t = time.monotonic()
+        status = dataclasses.replace(status, written=time.strftime("%H:%M:%S"))
+        run_dir = self.plan.run_dir
+        html = live.page(self.run, status, rundir.read_metrics(run_dir), self.history, rundir.read_samples(run_dir))
+        parts.write_page(self.path, html)
+        self.next_at = time.monotonic() + defaults.LIVE_SPACING * (time.monotonic() - t)
 
 
 class _View:
     """What the terminal (or a log file) shows of a run: one method per event of charlm/training/loop.py,
     named as the event is."""
 
-    def __init__(self, plan: plans.Plan, quiet: bool):
-        self.plan, self.quiet = plan, quiet
+    def __init__(self, plan: plans.Plan, quiet: bool, live_page: LivePage | None = None):
+        self.plan, self.quiet, self.live = plan, quiet, live_page
+        self.step_at = plan.checkpoint.step if plan.checkpoint else 0
         self.bar = None
         self.tty = sys.stderr.isatty() and not quiet
         self.val, self.linked, self.link_note = None, False, None
@@ -75,9 +119,15 @@ class _View:
         self.chat(f"charlm: {who}; {ev['val_chars']:,} validation chars, {slice_}")
         self.bar = tqdm(total=1000, file=sys.stderr, disable=not self.tty, dynamic_ncols=True, leave=True,
                         bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
+        if self.live:
+            self.live.start(ev["params"])
+            self.chat(f"charlm: the live report is {self.live.path}: open it in a browser; it reloads itself")
 
     def step(self, ev: dict) -> None:
         self.progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
+        self.step_at = ev["step"]
+        if self.live:
+            self.live.fraction, self.live.elapsed = ev["fraction"], round(ev["elapsed"], 3)
         val = "-" if self.val is None else f"{self.val:.3f}"
         status = (f"step {ev['step']:,} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
                   f"val {val} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
@@ -109,6 +159,8 @@ class _View:
             self.shown_at = self.progress_at
             mark = " (best, saved best.pkl)" if ev["improved"] else ""
             self.chat(f"step {ev['step']:,}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
+        if self.live:
+            self.live.validated(ev)
 
     def sample(self, ev: dict) -> None:
         self.chat(f"--- sample at step {ev['step']:,} ---\n{ev['text']}\n---")
@@ -117,12 +169,20 @@ class _View:
         run_dir, lr = self.plan.run_dir, self.plan.ocfg.lr
         kept = (f"{run_dir / rundir.LAST} holds the last good checkpoint" if (run_dir / rundir.LAST).exists()
                 else "no checkpoint had been saved yet")
+        if self.live:
+            self.live.end(ev["step"], f"diverged (loss {ev['loss']:.3g}); {kept}", bad=True)
         raise CharlmError(f"training diverged at step {ev['step']:,} (loss {ev['loss']:.3g}); stopped, "
                           f"{kept}; try a lower --lr (now {lr:g}, e.g. --lr {lr / 3:.2g})")
 
     def done(self, ev: dict) -> None:
         self.bar.close()
         self._link()
+        if self.live:
+            how = ("interrupted (Ctrl-C); last.pkl is saved, and `charlm train --resume "
+                   f"{rundir.quote(self.plan.run_dir)}` continues it" if ev["reason"] == loop.INTERRUPTED
+                   else ev["reason"])
+            self.live.end(ev["step"], how)
+            self.chat(f"charlm: wrote the live report's final page, {self.live.path}")
         _summary(ev, self.plan.run_dir, self.plan.tcfg, self.link_note if not self.quiet else None)
 
     def _link(self) -> None:
