@@ -236,8 +236,8 @@ def kept_path(run_dir: Path, step: int) -> Path:
     """The checkpoint kept at `step` in `run_dir`; a one-line error naming the kept ones otherwise."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UsageError(f"--step picks a checkpoint kept in a run directory, and {run_dir} is not one; give the "
-                         f"run directory (e.g. --model {quote(run_dir.parent)})")
+        where = f"; give the run directory, {quote(run_dir.parent)}" if run_dir.exists() else ""
+        raise UsageError(f"--step picks a checkpoint kept in a run directory, and {run_dir} is not one{where}")
     found = kept(run_dir)
     if step in found:
         return found[step]

@@ -9,15 +9,20 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
+import typer
 from rich.console import Console
 from rich.text import Text
 
 from charlm.errors import CharlmError
-from charlm.rundir import LATEST
+from charlm.rundir import LATEST, kept_path
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+StepOpt = Annotated[int | None, typer.Option(
+    "--step", min=0, help="Read the checkpoint the run kept at step N (trained with --keep-every; `charlm info RUN` "
+    "lists them)", show_default="best.pkl")]
 
 
 def say(text: str) -> None:
@@ -43,9 +48,12 @@ def note_excluded(excluded: dict[str, int]) -> None:
                   f"{', '.join(repr(c) for c in sorted(excluded)[:10])}")
 
 
-def model_path(model: Path | None, given_as: str = "--model") -> Path:
+def model_path(model: Path | None, given_as: str = "--model", step: int | None = None) -> Path:
     """The model named on the command line (as `given_as`: the option, or a positional
-    argument's name), or the latest run when none is given."""
+    argument's name), or the latest run when none is given; with `step` (--step N), the
+    checkpoint that run kept at step N (charlm/rundir.py)."""
+    if step is not None:
+        return kept_path(model_path(model, given_as), step)
     if model is not None:
         return model
     if LATEST.exists():

@@ -1,8 +1,10 @@
-"""`charlm report` (the HTML page) and `charlm eval surprisal` (the same shading in the terminal)."""
+"""`charlm report` (the HTML page of a run, or of several side by side) and `charlm eval surprisal`
+(the same shading in the terminal)."""
 
 from __future__ import annotations
 
 import math
+import os
 import shlex
 from pathlib import Path
 from typing import Annotated
@@ -15,12 +17,14 @@ from rich.text import Text
 
 from charlm import checkpoint, defaults, rundir
 from charlm.checkpoint import Checkpoint
-from charlm.cli.common import err, model_path, note_excluded, say
+from charlm.cli.common import StepOpt, err, model_path, note_excluded, say
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
+from charlm.data import files
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
-from charlm.report import colors
+from charlm.lessons import gradflow
+from charlm.report import colors, compare, parts
 from charlm.report import page as report_mod
 from charlm.report import probes as probe
 from charlm.use import evaluate
@@ -51,11 +55,13 @@ def _passage(ckpt: Checkpoint, vocab: Vocab, text: Path | None, chars: int,
 
 
 def report(
-    run_dir: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint", metavar="RUN_DIR",
-                                                      show_default="runs/latest")] = None,
+    runs: Annotated[list[Path] | None, typer.Argument(
+        help="Run directory or checkpoint; two or more: the runs side by side on one page (validation curves, "
+             "configurations, best scores, gradient flow)", metavar="RUN_DIR...", show_default="runs/latest")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write",
-                                                 show_default="RUN_DIR/report.html")] = None,
-    text: Annotated[Path | None, typer.Option("--text", help="Text for the surprisal and activation views",
+                                                 show_default="RUN_DIR/report.html; compare.html for several runs"
+                                             )] = None,
+    text: Annotated[Path | None, typer.Option("--text", help="Text for the surprisal, activation and gradient views",
                                                   show_default="the run's held-out text")] = None,
     chars: Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters "
                                        f"(0 = all, up to {ALL_CHARS:,})")] = defaults.REPORT_CHARS,
@@ -64,13 +70,25 @@ def report(
     sample_length: Annotated[int, typer.Option("--sample-length", min=1, help="Characters per sample")
                              ] = defaults.REPORT_SAMPLE_LENGTH,
     encoding: EncodingOpt = None,
+    step: StepOpt = None,
 ):
-    """Write one self-contained HTML page about a run: loss curves, samples, surprisal, cell activations."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir, "RUN_DIR"))
+    """Write one self-contained HTML page about a run (loss curves, how its text grew, samples, surprisal, cell
+    activations), or about several side by side."""
+    if text is not None:
+        files.check_readable(text, "--text file")
+    if runs and len(runs) > 1:
+        if step is not None:
+            raise UsageError("--step picks one run's kept checkpoint; runs are compared whole, without it")
+        _compare(runs, _out(out or Path("compare.html")), text, chars, encoding)
+        return
+    run_dir = runs[0] if runs else None
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir, "RUN_DIR", step))
     run = ckpt.run_dir
-    out = out or run / "report.html"
-    if out.is_dir():
-        raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'report.html'}")
+    if out is None and rundir.is_live(run):
+        out = run / rundir.FULL_REPORT
+        say(f"{run / rundir.REPORT} is the live page of a run training with --report; writing the full report "
+            f"beside it, to {out}")
+    out = _out(out or run / rundir.REPORT)
     ids, source, excluded = _passage(ckpt, vocab, text, chars, encoding)
     if not chars and len(ids) > ALL_CHARS:
         say(f"--chars 0: showing the first {ALL_CHARS:,} of {len(ids):,} characters (a page of them all would be "
@@ -78,27 +96,76 @@ def report(
         ids = ids[:ALL_CHARS]
     note_excluded(excluded)
     command = ["charlm", "report", str(run_dir or "runs/latest"), "--chars", str(chars), "--seed", str(seed),
-               "--sample-length", str(sample_length)] + (["--text", str(text)] if text else [])
-    history = ckpt.history
-    if (run / rundir.LAST).is_file() and ckpt.path.name != rundir.LAST:
-        try:  # last.pkl also holds the validations after the best one
-            history = checkpoint.load(run / rundir.LAST).history or history
-        except CharlmError:
-            pass
+               "--sample-length", str(sample_length)] + (["--text", str(text)] if text else []) + (
+        ["--step", str(step)] if step is not None else [])
     stages = {"samples": "writing samples", "surprisal": "scoring the passage",
               "activations": "recording activations", "page": "drawing the page",
               "gradients": "measuring gradient flow"}
     with err.status("charlm: building the report") as status:
         page = report_mod.build(ckpt, cfg, params, vocab, ids, rundir.read_metrics(run),
-                            source=source, excluded=excluded, seed=seed, sample_length=sample_length,
-                            command=shlex.join(command), history=history,
-                            progress=lambda stage: status.update(f"charlm: {stages[stage]}"))
-    try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as e:
-        raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
+                                source=source, excluded=excluded, seed=seed, sample_length=sample_length,
+                                command=shlex.join(command), history=_history(ckpt), grew=rundir.read_samples(run),
+                                progress=lambda stage: status.update(f"charlm: {stages[stage]}"))
+    parts.write_page(out, page)
     err.print(f"charlm: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {len(ids):,} characters); "
               "open it in a browser")
+
+
+def _out(out: Path) -> Path:
+    """The page's path, refused before any work when it cannot be a file that can be written."""
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'report.html'}")
+    if not out.parent.is_dir():
+        raise CharlmError(f"cannot write {out}: there is no directory {out.parent}")
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise CharlmError(f"cannot write {out}: permission denied")
+    return out
+
+
+def _history(ckpt: Checkpoint) -> list[dict]:
+    """The run's validations: last.pkl's, which go on past best.pkl's, when it is there and readable."""
+    last = ckpt.run_dir / rundir.LAST
+    if last.is_file() and ckpt.path.name != rundir.LAST:
+        try:
+            return checkpoint.load(last).history or ckpt.history
+        except CharlmError:
+            pass
+    return ckpt.history
+
+
+def _compare(paths: list[Path], out: Path, text: Path | None, chars: int, encoding: str | None) -> None:
+    """`charlm report RUN1 RUN2 … -o out`: each run loaded, its gradient flow measured where its text is there."""
+    entries, seen = [], {}
+    names = [Path(p).resolve().name if Path(p).is_dir() else Path(p).resolve().parent.name for p in paths]
+    with err.status("charlm: loading the runs") as status:
+        for path, name in zip(paths, names, strict=True):
+            if not Path(path).exists() or (Path(path).is_dir() and not rundir.holds_run(Path(path))):
+                why = "no best.pkl or last.pkl in it" if Path(path).exists() else "there is no such directory or file"
+                raise CharlmError(f"{path} is not a run: {why}")
+            ckpt, cfg, params, vocab = checkpoint.load_model(path)
+            if (key := ckpt.path.resolve()) in seen:
+                raise UsageError(f"{path} and {seen[key]} are the same run ({ckpt.path}); give each run once")
+            seen[key] = path
+            status.update(f"charlm: measuring the gradient flow of {ckpt.run_dir}")
+            flow, why = None, ""
+            try:
+                flow = gradflow.measure(params, cfg, _passage(ckpt, vocab, text, chars, encoding)[0])
+            except CharlmError as e:
+                why = str(e)
+            label = name if names.count(name) == 1 else str(path)
+            entries.append(compare.Entry(label, ckpt, rundir.read_metrics(ckpt.run_dir), _history(ckpt),
+                                         rundir.read_samples(ckpt.run_dir), flow, why))
+    for e in entries:
+        if e.flow is None:
+            say(f"no gradient flow for {e.label}: {e.flow_note}")
+    parted = compare.groups(entries)
+    if len(parted) > 1:
+        say(f"the runs fall into {len(parted)} groups validated on different text or vocabularies; the page says "
+            "which scores compare")
+    command = shlex.join(["charlm", "report", *map(str, paths), "-o", str(out)])
+    page = compare.page(entries, command)
+    parts.write_page(out, page)
+    err.print(f"charlm: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {len(entries)} runs); open it in a browser")
 
 
 def surprisal(
@@ -107,9 +174,10 @@ def surprisal(
     model: ModelOpt = None,
     chars: CharsOpt = defaults.REPORT_CHARS,
     encoding: EncodingOpt = None,
+    step: StepOpt = None,
 ):
     """Shade each character of a text by how much it surprised the model (plain marks under NO_COLOR)."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model))
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, step=step))
     ids, source, excluded = _passage(ckpt, vocab, file, chars, encoding)
     note_excluded(excluded)
     s = probe.surprisal(params, cfg, ids)

@@ -19,7 +19,7 @@ import typer
 
 from charlm import threads
 from charlm.api import Model
-from charlm.cli.common import err, error_line, model_path, say
+from charlm.cli.common import StepOpt, err, error_line, model_path, say
 from charlm.cli.use_cmds import ModelOpt, ThreadsOpt
 from charlm.errors import CharlmError, UsageError
 from charlm.nn.sample import BLOCK, Settings, check_options, check_stop, unescape, unknown_chars, uses_rng
@@ -67,6 +67,7 @@ def sample(
     skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Drop prime characters the model "
                                                "never saw (they are listed) instead of failing")] = False,
     threads_n: ThreadsOpt = None,
+    step: StepOpt = None,
 ):
     """Generate text; it streams to stdout, everything else goes to stderr."""
     sampling = {"temperature": temperature, "top_k": top_k, "top_p": top_p}
@@ -75,7 +76,7 @@ def sample(
     stop = [unescape(s) for s in stop or []]
     check_stop(stop, lines)
     _check_combinations(sampling, prime, prime_file, num_samples, beam, interactive, json_out)
-    m = Model(model_path(model))
+    m = Model(model_path(model, step=step))
     prime = _prime(m, unescape(prime), prime_file, skip_unknown)
     with threads.limited(threads.blas_threads(threads_n)):
         if beam:

@@ -12,11 +12,12 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint, defaults, threads
+from charlm import __version__, checkpoint, defaults, rundir, threads
 from charlm.api import Model
-from charlm.cli.common import err, model_path, note_excluded, say
+from charlm.cli.common import StepOpt, err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError
+from charlm.training import memory
 from charlm.use import evaluate
 from charlm.use import export as export_mod
 from charlm.use import info as info_mod
@@ -45,9 +46,10 @@ def perplexity(
                                                     show_default="the training corpus's")] = None,
     workers: WorkersOpt = None,
     threads_n: ThreadsOpt = None,
+    step: StepOpt = None,
 ):
     """Perplexity, bits/char and nats/char of a model on text, with the state carried through it."""
-    m = Model(model_path(model))
+    m = Model(model_path(model, step=step))
     ckpt, vocab = m.checkpoint, m.vocab
     oov: dict[str, int] = {}
     encoding = encoding or ckpt.encoding
@@ -90,9 +92,10 @@ def info(
     model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory", metavar="MODEL",
                                                     show_default="runs/latest")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    step: StepOpt = None,
 ):
-    """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL"))
+    """What a checkpoint holds: architecture, size, vocabulary, progress, corpus, and the checkpoints its run kept."""
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL", step))
     data = info_mod.summary(ckpt)
     best, later = ckpt.best_val_loss, data["run_steps"]
     if json_out:
@@ -100,6 +103,7 @@ def info(
         return
     inp = f"embedding {cfg.embedding_dim}" if cfg.embedding_dim else "one-hot"
     fp = data["corpus_fingerprint"] or {}
+    saved_as = "kept along the way" if rundir.kept_step(ckpt.path) is not None else "its best validation"
     lines = [
         ("checkpoint", f"{data['checkpoint']} (format {data['format_version']}, saved by charlm "
                        f"{data['saved_by']}; this is charlm {__version__})"),
@@ -109,7 +113,7 @@ def info(
         ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
         ("progress", f"{data['steps']} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
                      f"{data['train_seconds'] or 0:.0f}s, as saved in {ckpt.path.name}"
-                     + (f" (its best validation; the run went on to step {later}, in last.pkl)"
+                     + (f" ({saved_as}; the run went on to step {later}, in last.pkl)"
                         if later and later != data["steps"] else "")),
         ("best val", "—" if best is None else f"{best:.4f} nats/char, {best / math.log(2):.4f} bits/char, "
                                               f"perplexity {math.exp(best):.3f}"),
@@ -121,6 +125,11 @@ def info(
         lines.append(("fine-tuned", f"from {origin.get('path')} (step {origin.get('step')}, sha256 "
                                     f"{str(origin.get('sha256'))[:16]}…, trained on {origin.get('corpus')})"
                                     + (f"; added {len(added)} new character(s)" if added else "")))
+    if data["kept"]:
+        sizes = [k["bytes"] for k in data["kept"]]
+        steps = rundir.steps_list([k["step"] for k in data["kept"]])
+        lines.append(("kept", f"{len(sizes)} checkpoint(s) along the way, at steps {steps} ({memory.human(max(sizes))} "
+                              f"each, {memory.human(sum(sizes))} in all); read one with --step N"))
     for key, value in lines:
         print(f"{key:>11}  {value}")
 

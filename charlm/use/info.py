@@ -31,7 +31,19 @@ def summary(ckpt: Checkpoint) -> dict:
         "train_config": ckpt.train and dataclasses.asdict(ckpt.train),
         "optim_config": ckpt.optim and dataclasses.asdict(ckpt.optim),
         "init_from": ckpt.init_from,
+        "kept": kept(ckpt.run_dir),
     }
+
+
+def kept(run_dir: Path) -> list[dict]:
+    """The checkpoints the run kept along the way (--keep-every): step, path and bytes of each."""
+    out = []
+    for step, path in rundir.kept(run_dir).items():
+        try:
+            out.append({"step": step, "path": str(path), "bytes": path.stat().st_size})
+        except OSError:  # removed while we looked
+            continue
+    return out
 
 
 def _last_step(path: Path) -> int | None:
@@ -48,8 +60,9 @@ def _epochs(ckpt: Checkpoint) -> float | None:
     read of the current one, sized from the run's id cache; None when that cache is gone."""
     progress, tc, state = ckpt.progress, ckpt.train, ckpt.carried_state
     n = corpus_mod.cached_length(ckpt.run_dir)
-    if n is None or progress is None or tc is None or state is None:
+    if n is None or progress is None or tc is None:
         return None
     n_train = corpus_mod.train_length(n, tc.val_fraction)
-    windows = batches.windows_per_epoch(n_train, state["h"].shape[1], tc.seq_len)  # B from the state
+    lanes = state["h"].shape[1] if state is not None else tc.batch_size  # a kept checkpoint has no state
+    windows = batches.windows_per_epoch(n_train, lanes, tc.seq_len)
     return progress.epoch + progress.window / windows if windows else None
