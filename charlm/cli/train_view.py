@@ -33,8 +33,10 @@ def show(plan: plans.Plan, quiet: bool, live: bool = False) -> None:
             getattr(view, ev["event"])(ev)
     except BaseException as e:  # the page must not go on saying "training" (nor reloading) once the run is gone
         if view.live:
-            view.live.end(view.step_at, f"stopped by an error: {e}" if isinstance(e, CharlmError) else
-                          "aborted" if isinstance(e, KeyboardInterrupt) else f"stopped: {type(e).__name__}", bad=True)
+            at = f"at step {view.step_at:,}"
+            view.live.end(view.step_at, f"Stopped {at} by an error: {e}" if isinstance(e, CharlmError) else
+                          f"Aborted {at} (a second Ctrl-C)" if isinstance(e, KeyboardInterrupt) else
+                          f"Stopped {at}: {type(e).__name__}", bad=True)
         raise
     finally:
         if view.bar:
@@ -170,7 +172,7 @@ class _View:
         kept = (f"{run_dir / rundir.LAST} holds the last good checkpoint" if (run_dir / rundir.LAST).exists()
                 else "no checkpoint had been saved yet")
         if self.live:
-            self.live.end(ev["step"], f"diverged (loss {ev['loss']:.3g}); {kept}", bad=True)
+            self.live.end(ev["step"], f"Diverged at step {ev['step']:,} (loss {ev['loss']:.3g}); {kept}", bad=True)
         raise CharlmError(f"training diverged at step {ev['step']:,} (loss {ev['loss']:.3g}); stopped, "
                           f"{kept}; try a lower --lr (now {lr:g}, e.g. --lr {lr / 3:.2g})")
 
@@ -178,9 +180,9 @@ class _View:
         self.bar.close()
         self._link()
         if self.live:
-            how = ("interrupted (Ctrl-C); last.pkl is saved, and `charlm train --resume "
+            how = (f"Interrupted (Ctrl-C) at step {ev['step']:,}; last.pkl is saved, and `charlm train --resume "
                    f"{rundir.quote(self.plan.run_dir)}` continues it" if ev["reason"] == loop.INTERRUPTED
-                   else ev["reason"])
+                   else f"Finished at step {ev['step']:,}: {ev['reason']}")
             self.live.end(ev["step"], how)
             self.chat(f"charlm: wrote the live report's final page, {self.live.path}")
         _summary(ev, self.plan.run_dir, self.plan.tcfg, self.link_note if not self.quiet else None)

@@ -45,7 +45,7 @@ class Status:
     """Where the run stands when the page is written."""
     step: int
     fraction: float = 0.0           # of the budget done (0 when no budget measures it)
-    ended: str = ""                 # "" while the run goes; else how it ended, in words
+    ended: str = ""                 # "" while the run goes; else how it ended, a headline ("Finished at …")
     bad: bool = False               # it ended badly (diverged, an error)
     written: str = ""               # when the page was written, as the reader's clock shows it
 
@@ -94,7 +94,7 @@ def _banner(run: Run, status: Status, refresh: int, best: dict | None) -> str:
     full = f"charlm report {rundir.quote(run.run_dir)}"
     light = ("This is the light page, cheap enough to rewrite at every validation; <code>"
              f"{esc(full)}</code> writes the full report (surprisal, cell activations, gradient flow).")
-    so_far = (f" Best validation loss so far: {best['val_loss']:.4f} nats/char "
+    so_far = (f" Best validation loss{'' if status.ended else ' so far'}: {best['val_loss']:.4f} nats/char "
               f"({best['val_loss'] / math.log(2):.3f} bits/char) at step {best['step']:,}." if best else "")
     written = f" Written {esc(status.written)}." if status.written else ""
     if not status.ended:
@@ -103,6 +103,6 @@ def _banner(run: Run, status: Status, refresh: int, best: dict | None) -> str:
                 f"{status.step:,}{share}</p>\n<p class=\"explain\">This page reloads itself every {refresh} s while "
                 f"the run goes, and is rewritten after its validations.{written}{so_far} {light}</p></section>")
     cls = "live ended bad" if status.bad else "live ended"
-    return (f'<section class="{cls}" id="live"><p class="state">Finished at step {status.step:,}: '
-            f'{esc(status.ended)}</p>\n<p class="explain">The run has ended, and this page no longer reloads.'
+    return (f'<section class="{cls}" id="live"><p class="state">{esc(status.ended)}</p>\n'
+            '<p class="explain">The run has ended, and this page no longer reloads.'
             f"{written}{so_far} {light}</p></section>")
