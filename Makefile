@@ -24,11 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The optional browser test of `charlm report`: headless Chromium (Debian package `chromium`), installed if missing.
+# The optional browser tests of the pages (report, live page, comparison): headless Chromium (Debian package `chromium`), installed if missing.
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 test-browser: $(STAMP)
 	command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
-	$(PY) -m pytest -q tests/report/test_report.py
+	$(PY) -m pytest -q tests/report tests/cli/test_report_compare.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check charlm tests benchmarks

@@ -11,17 +11,9 @@ list are there, tooltips and the unit picker work.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
-import os
 import re
-import select
-import shutil
-import subprocess
-import sys
-import time
-from html.parser import HTMLParser
 from io import StringIO
 from pathlib import Path
 
@@ -46,6 +38,7 @@ from charlm.report import probes as probe
 from charlm.training import plans
 from charlm.use import evaluate
 from tests.helpers import run_events
+from tests.report.browser import CHROMIUM, NO_CHROMIUM, DevTools, Tab, open_page, self_contained
 
 ENGLISH = ('KING RICHARD:\nHe said "stand (and wait) here" & left.\n'
            'QUEEN: <b>not</b> [so] fast; 3 < 4 & "x" \'y\' </script>\n') * 12
@@ -153,49 +146,16 @@ def test_sparkline():
 # ---------------------------------------------------------------- the page
 
 
-class _Checker(HTMLParser):
-    """Fails on a closing tag that does not match the innermost open one."""
-    VOID = {"meta", "link", "br", "input", "img", "hr", "line", "circle", "polyline", "path", "rect"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.stack, self.tags, self.errors = [], [], []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-        if tag not in self.VOID:
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-    def handle_endtag(self, tag):
-        if tag in self.VOID:
-            return
-        if not self.stack or self.stack[-1] != tag:
-            self.errors.append(f"</{tag}> closes {self.stack[-1] if self.stack else 'nothing'}")
-        else:
-            self.stack.pop()
-
-
 def check_page(page: str, text: str) -> dict:
     """Valid, self-contained, and carrying the passage intact; returns the embedded data."""
-    assert page.startswith("<!DOCTYPE html>")
-    assert not re.search(r"https?:|ftp:|url\(|@import", page, re.I), "the page must not reference any URL"
-    checker = _Checker()
-    checker.feed(page)
-    checker.close()
-    assert not checker.errors and checker.stack == [], (checker.errors, checker.stack)
-    for tag, attrs in checker.tags:
-        assert "src" not in attrs, f"<{tag} src=…> loads something"
-        assert attrs.get("href", "data:").startswith("data:"), f"<{tag} href={attrs['href']}>"
-    scripts = [a for t, a in checker.tags if t == "script"]
+    tags = self_contained(page)
+    scripts = [a for t, a in tags if t == "script"]
     assert len(scripts) == 2 and scripts[0].get("type") == "application/json"
     data = json.loads(re.search(r'<script type="application/json" id="report-data">(.*?)</script>',
                                 page, re.S).group(1))
     assert data["text"] == text
-    assert sum(1 for t, a in checker.tags if t == "span" and "ch" in a.get("class", "").split()) == 2 * len(text)
-    assert sum(1 for t, a in checker.tags if t == "svg" and a.get("aria-label", "").startswith("Loss against")) == 2
+    assert sum(1 for t, a in tags if t == "span" and "ch" in a.get("class", "").split()) == 2 * len(text)
+    assert sum(1 for t, a in tags if t == "svg" and a.get("aria-label", "").startswith("Loss against")) == 2
     return data
 
 
@@ -306,8 +266,6 @@ def test_report_without_a_passage_fails_cleanly(run_dir, tmp_path):
 
 # ---------------------------------------------------------------- in a real browser (optional)
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None)
-
 PROBE_JS = """(() => {
   const q = (s) => document.querySelectorAll(s), cells = q("#cells .ch");
   const before = Array.from(cells, (e) => e.style.background).join("|");
@@ -327,83 +285,7 @@ PROBE_JS = """(() => {
 })()"""
 
 
-class DevTools:
-    """Headless Chromium driven over --remote-debugging-pipe (fd 3 in, fd 4 out), stdlib only."""
-
-    def __init__(self, profile: Path):
-        cmd_r, self._cmd_w = os.pipe()
-        self._res_r, res_w = os.pipe()
-        hi_r, hi_w = fcntl.fcntl(cmd_r, fcntl.F_DUPFD, 50), fcntl.fcntl(res_w, fcntl.F_DUPFD, 50)
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}", "--remote-debugging-pipe"]
-        move = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
-                "os.execv(sys.argv[3], sys.argv[3:])")
-        self.proc = subprocess.Popen([sys.executable, "-c", move, str(hi_r), str(hi_w), CHROMIUM, *flags],
-                                     pass_fds=(hi_r, hi_w), stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for fd in (cmd_r, res_w, hi_r, hi_w):
-            os.close(fd)
-        self._buf, self._id, self.events = b"", 0, []
-
-    def call(self, method: str, params: dict | None = None, session: str | None = None, timeout: float = 30):
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._cmd_w, json.dumps(msg).encode() + b"\0")
-        return self.wait(lambda m, i=self._id: m.get("id") == i, timeout)
-
-    def wait(self, match, timeout: float = 30) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
-            while b"\0" in self._buf:
-                raw, self._buf = self._buf.split(b"\0", 1)
-                m = json.loads(raw)
-                if match(m):
-                    if "error" in m:
-                        raise RuntimeError(m["error"])
-                    return m.get("result", m)
-                self.events.append(m)
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select([self._res_r], [], [], left)[0]:
-                raise TimeoutError("chromium did not answer")
-            chunk = os.read(self._res_r, 1 << 20)
-            if not chunk:
-                raise RuntimeError("chromium exited")
-            self._buf += chunk
-
-    def close(self):
-        try:
-            self.call("Browser.close", timeout=5)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        os.close(self._cmd_w)
-        os.close(self._res_r)
-
-
-def open_page(tools: DevTools, path: Path) -> tuple[dict, list]:
-    """Load the page in a fresh tab; (what PROBE_JS saw, console errors and exceptions)."""
-    target = tools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-    session = tools.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-    for domain in ("Page", "Runtime", "Log"):
-        tools.call(f"{domain}.enable", session=session)
-    tools.events.clear()
-    tools.call("Page.navigate", {"url": path.as_uri()}, session=session)
-    tools.wait(lambda m: m.get("method") == "Page.loadEventFired" and m.get("sessionId") == session)
-    seen = tools.call("Runtime.evaluate", {"expression": PROBE_JS, "returnByValue": True}, session=session)
-    errors = [m for m in tools.events if m.get("method") == "Runtime.exceptionThrown"
-              or (m.get("method") == "Runtime.consoleAPICalled" and m["params"]["type"] in ("error", "assert"))
-              or (m.get("method") == "Log.entryAdded" and m["params"]["entry"]["level"] == "error")]
-    assert "exceptionDetails" not in seen, seen
-    return seen["result"]["value"], errors
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium (make test-browser installs it)")
+@pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_page_in_headless_chromium(tmp_path):
     pages = []
     for text, cell, emb in ((ENGLISH, "lstm", 0), (KOREAN, "gru", 6)):
@@ -411,20 +293,28 @@ def test_page_in_headless_chromium(tmp_path):
         metrics = [{"step": s, "seconds": s * 3.0, "train_loss": 4 - s / 100, "val_loss": 3.5 - s / 200}
                    for s in range(10, 210, 10)]
         path = tmp_path / f"{cell}.html"
+        grew = [{"step": s, "seconds": s * 3.0, "val_loss": 3.5 - s / 200, "prime": "", "seed": 0,
+                 "temperature": 0.8, "length": 60, "text": text[s: s + 60]} for s in range(20, 220, 20)]
         path.write_text(report.build(saved(cfg, params, vocab), cfg, params, vocab, ids, metrics,
-                                     source="test passage", sample_length=40), encoding="utf-8")
+                                     source="test passage", sample_length=40, grew=grew), encoding="utf-8")
         pages.append((path, len(text)))
     tools = DevTools(tmp_path / "profile")
     try:
         for path, n in pages:
-            seen, errors = open_page(tools, path)
+            for width in (1200, 380):  # a wide window and a phone's: each page is looked at, nothing spills over
+                tab = Tab(tools, width)
+                tab.open(path)
+                assert tab.screenshot(tmp_path / f"{path.stem}-{width}.png").stat().st_size > 10_000
+                assert not tab.overflows() and tab.errors() == []
+            seen, errors = open_page(tools, path, PROBE_JS)
             assert errors == [], [json.dumps(e["params"])[-1500:] for e in errors]
             assert seen["charts"] == 3 and seen["lines"] == 9  # loss ×2, gradient flow; no grad_norm logged
             assert seen["spans"] == seen["cells"] == seen["n"] == n
             assert seen["units"] >= 5 and seen["activeBefore"] >= 1 and seen["clickedActive"]
             assert seen["reshaded"] and seen["info"].startswith("r with:")
             assert seen["tipShown"] and "top guesses" in seen["tip"], seen["tip"]
-            assert seen["headings"][:3] == ["At a glance", "Loss curves", "How the text grew"] and len(seen["headings"]) == 8
+            assert seen["headings"][:3] == ["At a glance", "Loss curves", "How the text grew"]
+            assert len(seen["headings"]) == 8
     finally:
         tools.close()
 
