@@ -27,7 +27,8 @@ from charlm.training import loop, plans
 def show(plan: plans.Plan, quiet: bool, live: bool = False) -> None:
     """Run the plan (charlm/training/loop.py's `run`) and render its events: a progress bar (or log
     lines), validations, samples, the summary; with `live`, the live page too (`LivePage`)."""
-    view = _View(plan, quiet, LivePage(plan) if live else None)
+    view = _View(plan, quiet)
+    view.live = LivePage(plan, view.say) if live else None
     try:
         for ev in loop.run(plan, on_stop_requested=view.stopping):
             getattr(view, ev["event"])(ev)
@@ -47,13 +48,14 @@ class LivePage:
     """RUN/report.html while the run goes (charlm/report/live.py), written from the loop's events
     here, so that training never imports the report. It is rewritten after a validation unless
     the last write was under LIVE_SPACING times its own cost ago (a run that validates every few
-    milliseconds would otherwise spend its time drawing pages), and always when the run ends."""
+    milliseconds would otherwise spend its time drawing pages), and always when the run ends. A page
+    that cannot be written (a full disk) is given up with one warning: the run goes on without it."""
 
-    def __init__(self, plan: plans.Plan):
-        self.plan, self.path = plan, plan.run_dir / rundir.REPORT
+    def __init__(self, plan: plans.Plan, warn=lambda text: None):
+        self.plan, self.path, self.warn = plan, plan.run_dir / rundir.REPORT, warn
         self.history = list(plan.checkpoint.history) if plan.checkpoint else []
         self.run: live.Run | None = None
-        self.fraction, self.elapsed, self.next_at, self.ended = 0.0, 0.0, 0.0, False
+        self.fraction, self.elapsed, self.next_at, self.ended, self.broken = 0.0, 0.0, 0.0, False, False
 
     def start(self, params: int) -> None:
         p = self.plan
@@ -71,11 +73,17 @@ class LivePage:
             self._write(live.Status(step, self.fraction, how, bad))
 
     def _write(self, status: live.Status) -> None:
+        if self.broken:
+            return
         t = time.monotonic()
         status = dataclasses.replace(status, written=time.strftime("%H:%M:%S"))
         run_dir = self.plan.run_dir
         html = live.page(self.run, status, rundir.read_metrics(run_dir), self.history, rundir.read_samples(run_dir))
-        parts.write_page(self.path, html)
+        try:
+            parts.write_page(self.path, html)
+        except CharlmError as e:
+            self.broken = True
+            self.warn(f"charlm: {e}; training goes on without the live report")
         self.next_at = time.monotonic() + defaults.LIVE_SPACING * (time.monotonic() - t)
 
 
@@ -83,8 +91,9 @@ class _View:
     """What the terminal (or a log file) shows of a run: one method per event of charlm/training/loop.py,
     named as the event is."""
 
-    def __init__(self, plan: plans.Plan, quiet: bool, live_page: LivePage | None = None):
-        self.plan, self.quiet, self.live = plan, quiet, live_page
+    def __init__(self, plan: plans.Plan, quiet: bool):
+        self.plan, self.quiet = plan, quiet
+        self.live: LivePage | None = None
         self.step_at = plan.checkpoint.step if plan.checkpoint else 0
         self.bar = None
         self.tty = sys.stderr.isatty() and not quiet
@@ -184,7 +193,8 @@ class _View:
                    f"{rundir.quote(self.plan.run_dir)}` continues it" if ev["reason"] == loop.INTERRUPTED
                    else f"Finished at step {ev['step']:,}: {ev['reason']}")
             self.live.end(ev["step"], how)
-            self.chat(f"charlm: wrote the live report's final page, {self.live.path}")
+            if not self.live.broken:
+                self.chat(f"charlm: wrote the live report's final page, {self.live.path}")
         _summary(ev, self.plan.run_dir, self.plan.tcfg, self.link_note if not self.quiet else None)
 
     def _link(self) -> None:

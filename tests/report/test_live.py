@@ -122,6 +122,16 @@ def test_the_page_costs_a_bounded_share_of_the_run(tmp_path, monkeypatch):
     assert len(writes) == 3 and len(page.history) == 10
 
 
+def test_a_page_that_cannot_be_written_does_not_stop_the_run(tmp_path, monkeypatch, capsys):
+    def full_disk(path, html):
+        raise CharlmError(f"cannot write {path}: No space left on device")
+    monkeypatch.setattr(parts, "write_page", full_disk)
+    train_view.show(tiny_plan(tmp_path), quiet=True, live=True)
+    err = capsys.readouterr().err
+    assert err.count("No space left on device; training goes on without the live report") == 1
+    assert "charlm: done — reached --max-steps 20" in err and (tmp_path / "run" / rundir.LAST).is_file()
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_the_live_page_updates_in_a_browser_during_a_run(tmp_path):
     (tmp_path / "c.txt").write_text(TEXT, encoding="utf-8")
