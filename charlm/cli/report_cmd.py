@@ -57,7 +57,7 @@ def _passage(ckpt: Checkpoint, vocab: Vocab, text: Path | None, chars: int,
 def report(
     runs: Annotated[list[Path] | None, typer.Argument(
         help="Run directory or checkpoint; two or more: the runs side by side on one page (validation curves, "
-             "configurations, best scores, gradient flow)", metavar="RUN_DIR...", show_default="runs/latest")] = None,
+             "configurations, best scores, gradient flow)", metavar="RUN_DIR", show_default="runs/latest")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write",
                                                  show_default="RUN_DIR/report.html; compare.html for several runs"
                                              )] = None,

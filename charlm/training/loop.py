@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from charlm import checkpoint, defaults, rundir, threads
+from charlm.errors import CharlmError
 from charlm.nn import optim
 from charlm.nn.sample import generate
 from charlm.training import keep
@@ -152,15 +153,21 @@ def _validation(r: RunState, clock: Clock, smoothed: float | None, final: bool, 
     return val_event, text
 
 
-def _keep(r: RunState, clock: Clock) -> bool:
-    """Keep the weights at this step (step-N.pkl, charlm/training/keep.py), on the paused clock: False
-    when the disk has no room left for it, and nothing was written."""
+def _keep(r: RunState, clock: Clock) -> str:
+    """Keep the weights at this step (step-N.pkl, charlm/training/keep.py), on the paused clock; why
+    it could not ("" when it did): a run is never stopped for a checkpoint along the way."""
+    run_dir = r.plan.run_dir
     with clock.paused():
         payload = r.payload()  # every process of a torch run builds it (rank 0 gathers); rank 0 writes
-        fits = keep.room(r.plan.run_dir, r.plan.mcfg, r.plan.ocfg) if r.team.leader else True
-        if fits and r.team.leader:
-            checkpoint.save(r.plan.run_dir / rundir.kept_name(r.progress["step"]), checkpoint.weights_only(payload))
-    return fits
+        if not r.team.leader:
+            return ""
+        if not keep.room(run_dir, r.plan.mcfg, r.plan.ocfg):
+            return f"the disk of {run_dir} is nearly full"
+        try:
+            checkpoint.save(run_dir / rundir.kept_name(r.progress["step"]), checkpoint.weights_only(payload))
+        except CharlmError as e:
+            return str(e)
+    return ""
 
 
 def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
@@ -207,11 +214,10 @@ def _loop(r: RunState, stop_asked: Callable[[], bool]) -> Iterator[dict]:
                 step=progress["step"], seconds=round(progress["elapsed"], 3), epoch=progress["epoch"],
                 train_loss=round(ev["loss"], 5), val_loss=val_event and val_event["val_loss"], lr=ev["lr"],
                 grad_norm=round(ev["grad_norm"], 5), chars_per_sec=round(rate, 1)))
-        if keeping and progress["step"] % keeping == 0 and not _keep(r, clock):
-            keeping = 0
+        if keeping and progress["step"] % keeping == 0 and r.team.agree_any(bool(why := _keep(r, clock))):
+            keeping = 0  # every process of a torch run stops together: building a payload is collective
             yield {"event": NOTE, "chosen": False, "text": f"stopped keeping checkpoints along the way at step "
-                   f"{progress['step']}: the disk of {plan.run_dir} is nearly full; best.pkl and last.pkl are still "
-                   "written"}
+                   f"{progress['step']}: {why}; best.pkl and last.pkl are still written"}
         yield ev
         if val_event:
             yield val_event

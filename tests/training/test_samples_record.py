@@ -110,3 +110,17 @@ def test_keeping_stops_with_a_warning_when_the_disk_fills(tmp_path, monkeypatch)
     warned = [e for e in events if e["event"] == loop.NOTE and "stopped keeping" in e["text"]]
     assert len(warned) == 1 and not warned[0]["chosen"] and "step 15" in warned[0]["text"]
     assert events[-1]["event"] == loop.DONE and (tmp_path / "run" / rundir.LAST).is_file()
+
+
+def test_a_kept_checkpoint_that_cannot_be_written_does_not_stop_the_run(tmp_path, monkeypatch):
+    save = checkpoint.save
+
+    def failing(path, payload):
+        if rundir.kept_step(path) is not None:
+            raise CharlmError(f"could not save checkpoint {path}: Input/output error")
+        save(path, payload)
+    monkeypatch.setattr(checkpoint, "save", failing)
+    events = run_events(plan_for(tmp_path))
+    warned = [e["text"] for e in events if e["event"] == loop.NOTE and "stopped keeping" in e["text"]]
+    assert len(warned) == 1 and "at step 5: could not save checkpoint" in warned[0]
+    assert events[-1]["event"] == loop.DONE and not rundir.kept(tmp_path / "run")
