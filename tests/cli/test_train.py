@@ -1,0 +1,63 @@
+"""`charlm train` on a folder that holds its own runs, files that are not text, a file named twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import TINY, english
+from tests.helpers import charlm
+
+STEPS = ["--max-steps", "4"]
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
+
+
+@pytest.fixture
+def proj(tmp_path) -> Path:
+    """A project folder with one text file, trained on once: runs/proj now sits inside it."""
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "notes.txt").write_text(english(), encoding="utf-8")
+    proc = charlm(["train", ".", *STEPS, *TINY], cwd=proj)
+    assert proc.returncode == 0, proc.stderr
+    assert (proj / "runs" / "proj" / "last.pkl").is_file()
+    return proj
+
+
+def test_a_folder_skips_the_runs_it_holds_and_files_that_are_not_text(proj):
+    (proj / "logo.png").write_bytes(PNG)
+    resumed = charlm(["train", "--resume", "runs/proj", "--max-steps", "8", "--quiet"], cwd=proj)
+    assert resumed.returncode == 0 and "after 8 steps" in resumed.stderr, resumed.stderr
+    again = charlm(["train", ".", "--out", "runs/second", *STEPS, *TINY], cwd=proj)
+    assert again.returncode == 0, again.stderr
+    first, second = (proj / "runs" / name / "corpus.json" for name in ("proj", "second"))
+    assert second.read_text().count(".txt") == first.read_text().count(".txt") == 1  # notes.txt alone
+
+
+@pytest.mark.xfail(strict=True, reason="cli/train_cmd.py (the lead's) does not print Source.skipped yet: "
+                                       "see the note for the lead in issue 21's closing message")
+def test_a_folder_says_what_it_skipped_in_one_line(proj):
+    (proj / "logo.png").write_bytes(PNG)
+    (proj / "data.bin").write_bytes(b"\x00" * 64)
+    proc = charlm(["train", ".", "--out", "runs/second", *STEPS, *TINY[:-1]], cwd=proj)
+    lines = [line for line in proc.stderr.splitlines() if "skipped" in line]
+    assert lines == ["charlm: skipped 1 charlm run directory (proj/runs/proj) and 2 files that are not text "
+                     "(proj/data.bin, proj/logo.png)"], proc.stderr
+
+
+def test_a_folder_of_nothing_but_runs_and_binaries_says_so(proj):
+    (proj / "notes.txt").unlink()
+    (proj / "logo.png").write_bytes(PNG)
+    proc = charlm(["train", ".", "--out", "runs/second", *STEPS, *TINY], cwd=proj)
+    assert proc.returncode == 1 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: the folder {proj} holds no text files (hidden files and folders are "
+                                  "skipped; skipped 1 charlm run directory (proj/runs/proj) and 1 file that is "
+                                  "not text (proj/logo.png))"), proc.stderr
+
+
+def test_a_file_named_twice_is_read_once(tmp_path):
+    (tmp_path / "a.txt").write_text(english(), encoding="utf-8")
+    proc = charlm(["train", "a.txt", "a.txt", "./a.txt", "--out", "R", *STEPS, *TINY[:-1]], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"on {tmp_path / 'a.txt'} —" in proc.stderr and "files" not in proc.stderr, proc.stderr
