@@ -25,7 +25,7 @@ from charlm.config import ModelConfig
 from charlm.data import files
 from charlm.engines import parallel
 from charlm.errors import CharlmError, UsageError
-from charlm.nn.sample import Settings, generate, unknown_chars
+from charlm.nn.sample import Settings, generate, stream_rngs, unknown_chars
 from charlm.report import probes
 from charlm.training import loop as train_mod
 from charlm.training import plans
@@ -63,21 +63,25 @@ class Model:
 
     def generate(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
                  top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, num_samples: int = 1,
-                 seed: int | None = None, rng: np.random.Generator | None = None, stop: Sequence[str] = (),
-                 lines: int = 0, skip_unknown: bool = False) -> Iterator[list[str]]:
+                 seed: int | None = None, first: int = 0, rng: np.random.Generator | None = None,
+                 stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Iterator[list[str]]:
         """Stream `num_samples` texts together: the prime, then one character per stream per step
-        ("" for a stream that has stopped). `rng` wins over `seed`; with neither, it is random."""
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        ("" for a stream that has stopped). Text i (numbered from `first`) draws from a generator
+        made from (seed, i) alone: the same seed gives text i the same whatever `num_samples` is,
+        and `sample(seed=s)` is text 0. With no seed it is random; `rng` instead: the texts'
+        generators are spawned from it (one text uses it as it is)."""
+        rngs = rng if rng is not None else stream_rngs(seed, first, num_samples)
         prime = self.check_text(prime, skip_unknown, what="prime")
         return generate(self.params, self.config, self.vocab, length=length, prime=prime,
-                        temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rng,
+                        temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rngs,
                         stop=stop, lines=lines)
 
     def sample(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
                top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, seed: int | None = None,
                stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> str:
-        """One text: the prime and up to `length` generated characters. Same seed, same text.
-        It ends early after the first of `stop` (included) or the `lines`-th newline."""
+        """One text: the prime and up to `length` generated characters. Same seed, same text: the
+        first of `generate`'s, and `charlm sample --seed`'s. It ends early after the first of `stop`
+        (included) or the `lines`-th newline."""
         return "".join(p[0] for p in self.generate(prime, length=length, temperature=temperature, top_k=top_k,
                                                   top_p=top_p, seed=seed, stop=stop, lines=lines,
                                                   skip_unknown=skip_unknown))
@@ -113,9 +117,11 @@ class Model:
     def session(self, *, temperature: float = DEFAULT.temperature, top_k: int = DEFAULT.top_k,
                 top_p: float = DEFAULT.top_p, length: int = DEFAULT.length, seed: int | None = None,
                 stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Session:
-        """An interactive session (charlm/use/session.py): `session.handle(line)` answers a line."""
+        """An interactive session (charlm/use/session.py): `session.handle(line)` answers a line.
+        It draws from the generator of `sample`'s text with the same seed: its first answer to a
+        line is what `sample(line, seed=seed)` writes after it."""
         return Session(self.params, self.config, self.vocab, Settings(temperature, top_k, top_p, length),
-                       np.random.default_rng(seed), stop, lines, skip_unknown)
+                       stream_rngs(seed)[0], stop, lines, skip_unknown)
 
 
 def load(path: str | Path, prefer: str = "best.pkl") -> Model:

@@ -82,7 +82,7 @@ def test_bad_sampling_options_are_one_line(ws, args, code, needle):
 
 def test_stop_ends_at_the_first_stop_string_included(ws):
     full = sample(ws, "--prime", "the ", "--seed", "5", "-n", "300").stdout[len("the "):-1]
-    for stop in ("o", "e b"):
+    for stop in ("o", full[150:153]):  # a letter, and three characters the sample holds
         cut = sample(ws, "--prime", "the ", "--seed", "5", "-n", "300", "--stop", stop, "--stop", "zz").stdout
         gen = cut[len("the "):-1]
         assert gen.endswith(stop) and gen.find(stop) == len(gen) - len(stop), gen

@@ -42,7 +42,8 @@ def sample(
                                                  show_default=str(S.top_k))] = None,
     top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus: smallest set with this much mass",
                                                    show_default=f"{S.top_p:g}")] = None,
-    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed",
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed: sample i of a seed is the same "
+                                                "text whatever --num-samples is",
                                                 show_default="random, printed")] = None,
     num_samples: Annotated[int, typer.Option("--num-samples", help=f"Independent samples, generated {BLOCK} at a "
                                              "time and printed as each group finishes")] = 1,
@@ -90,13 +91,12 @@ def sample(
                 num_samples = 1
             options = {"prime": prime, "length": length, "temperature": settings.temperature,
                        "top_k": settings.top_k, "top_p": settings.top_p, "stop": stop, "lines": lines}
-            seed = _seed(seed, random)
-            rng = np.random.default_rng(seed)
+            options["seed"] = _seed(seed, random)
             if json_out:
-                texts = _collect(m, options, num_samples, rng)
-                print(json.dumps({"seed": seed, "samples": texts}, ensure_ascii=False))
+                texts = _collect(m, options, num_samples)
+                print(json.dumps({"seed": options["seed"], "samples": texts}, ensure_ascii=False))
             else:
-                _stream(m, options, num_samples, rng)
+                _stream(m, options, num_samples)
 
 
 def _check_combinations(sampling: dict, prime: str, prime_file: str | None, num_samples: int, beam: int,
@@ -157,29 +157,29 @@ def _beam(m: Model, prime: str, width: int, length: int, stop: list[str], lines:
         f"({found.bits_per_char:.4f} bits/char)")
 
 
-def _collect(m: Model, options: dict, num_samples: int, rng: np.random.Generator) -> list[str]:
+def _collect(m: Model, options: dict, num_samples: int) -> list[str]:
     texts: list[str] = []
     for first in range(0, num_samples, BLOCK):
         parts: list[list[str]] = [[] for _ in range(min(BLOCK, num_samples - first))]
-        for piece in m.generate(num_samples=len(parts), rng=rng, **options):
+        for piece in m.generate(num_samples=len(parts), first=first, **options):
             for part, ch in zip(parts, piece, strict=True):
                 part.append(ch)
         texts += ["".join(p) for p in parts]
     return texts
 
 
-def _stream(m: Model, options: dict, num_samples: int, rng: np.random.Generator) -> None:
+def _stream(m: Model, options: dict, num_samples: int) -> None:
     """Write the samples to stdout: one streams character by character, more go BLOCK at a time."""
     out = sys.stdout
     if num_samples == 1:
-        for piece in m.generate(num_samples=1, rng=rng, **options):
+        for piece in m.generate(num_samples=1, **options):
             out.write(piece[0])
             out.flush()
         out.write("\n")
     for first in range(0, num_samples if num_samples > 1 else 0, BLOCK):  # streams go together, BLOCK at a time
         texts: list[list[str]] = [[] for _ in range(min(BLOCK, num_samples - first))]
         try:
-            for piece in m.generate(num_samples=len(texts), rng=rng, **options):
+            for piece in m.generate(num_samples=len(texts), first=first, **options):
                 for text, ch in zip(texts, piece, strict=True):
                     text.append(ch)
         except KeyboardInterrupt:  # keep what was generated so far, then stop

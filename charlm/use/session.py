@@ -110,9 +110,9 @@ class Session:
         """Feed `text` after everything so far. The first line starts the stream as `sample.start`
         does; returns the character it drew to start from, when it had to draw one ("" otherwise)."""
         if self.run is None:
-            shown, state, last = start(self.params, self.cfg, self.vocab, text, 1, self.rng)
-            self.run, self.pending = stepping.prepare(self.params, self.cfg, state), last
-            return shown[len(text):]
+            shown, state, last = start(self.params, self.cfg, self.vocab, text, 1, [self.rng])
+            self.run, self.pending = stepping.prepare(self.params, self.cfg, state), int(last[0])
+            return shown[0][len(text):]
         index = self.vocab.index()
         for ch in text:
             stepping.advance(self.run, np.array([self.pending]))
