@@ -8,14 +8,13 @@ bad usage, 130 for Ctrl-C. Generated text goes to stdout, everything else to std
 from __future__ import annotations
 
 import functools
-import os
 import sys
 
 import typer
 
 from charlm import __version__, defaults, threads
 from charlm.cli import corpus_cmd, demo_cmd, report_cmd, sample_cmd, train_cmd, use_cmds
-from charlm.cli.common import fail
+from charlm.cli.common import fail, settle
 from charlm.errors import CharlmError
 
 app = typer.Typer(
@@ -50,7 +49,7 @@ def _guard(command):
         except KeyboardInterrupt:
             fail("interrupted", 130)
         except BrokenPipeError:  # `charlm sample | head`: the reader left, which is not an error
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            settle()
             raise SystemExit(0) from None
         except OSError as e:  # e.g. stdout on a full disk
             where = f" ({e.filename})" if e.filename else ""
@@ -79,6 +78,20 @@ app.add_typer(demo_app, name="demo")
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The `charlm` executable. Whatever is still buffered is flushed here, before the
+    interpreter's own flush at exit, so that a reader who left (`charlm info | head -1`)
+    costs nothing but the output: exit status 0, no "Exception ignored" message."""
+    try:
+        code = _run(argv)
+    except SystemExit as e:
+        code = e.code
+    except BrokenPipeError:  # `charlm sample | head`: the reader left; not an error
+        code = 0
+    settle()
+    sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="charlm", standalone_mode=False)
@@ -86,9 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(e), e.exit_code)
     except KeyboardInterrupt:
         fail("interrupted", 130)
-    except BrokenPipeError:  # `charlm sample | head`: the reader left; not an error
-        sys.stderr.close()
-        code = 0
+    except BrokenPipeError:
+        raise
     except Exception as e:  # click's exceptions (typer vendors click, so matched by interface)
         kind = type(e).__name__
         if kind == "NoArgsIsHelpError":  # click has already shown the help
@@ -101,4 +113,4 @@ def main(argv: list[str] | None = None) -> None:
             fail(f"{e.format_message()}{hint}", e.exit_code)
         else:
             raise
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0

@@ -1,7 +1,15 @@
-"""What the commands share: the stderr console, the error line, finding a model."""
+"""What the commands share: the consoles, the error line, finding a model.
+
+A reader that leaves (`charlm … | head -1`) is not an error. What was meant for
+stderr is then dropped and the command goes on; when stdout's reader leaves, the
+command has nobody to write for and ends with exit status 0 (cli/__init__.py).
+rich's own Console exits 1 there, and silences stdout even when stderr broke.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -13,7 +21,46 @@ from charlm.training.plans import RUNS
 
 LATEST = RUNS / "latest"
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def drop(stream) -> None:
+    """Send what `stream` still buffers, and every later write to it, to /dev/null: its reader left."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stream.fileno())
+    os.close(devnull)
+
+
+def settle() -> bool:
+    """Flush stdout and stderr; one whose reader left is dropped. True when a reader had left."""
+    left = False
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # ValueError: already closed
+            left = True
+            try:
+                drop(stream)
+            except (OSError, ValueError):
+                pass
+    return left
+
+
+class _Console(Console):
+    """rich's Console, where a closed pipe is handled as this module says."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        drop(self.file)
+        if not self.stderr:
+            raise BrokenPipeError  # stdout's reader left: the command ends, exit status 0
+
+
+err = _Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def out() -> Console:
+    """A console for a command's output on stdout: plain when piped or under NO_COLOR."""
+    return _Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
 
 
 def say(text: str) -> None:

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charlm import checkpoint
+from charlm.cli import common
 from charlm.cli.common import err, model_path, note_excluded
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
@@ -41,10 +42,6 @@ class Cell(str, Enum):
     gru = "gru"
 
 
-def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
-
-
 def _vec(values, fmt: str = "+.2f") -> str:
     return "[" + " ".join(format(v, fmt) for v in values) + "]"
 
@@ -58,7 +55,7 @@ def hello(
 ):
     """Train a tiny one-hot model on a word, live, and show every step before and after training."""
     lesson = hello_lesson.run(text, cell.value)
-    out = _out()
+    out = common.out()
     chars = " ".join(repr(c) for c in lesson.vocab.chars)
     out.print(Text.assemble((f"{lesson.word!r}", "bold"), f": vocabulary of {len(lesson.vocab)} ({chars}), "
                             f"one-hot input, one {cell.value.upper()} layer of {lesson.cfg.hidden} units. "
@@ -150,7 +147,7 @@ def gradient_flow(
                           "kept_at_max_lag": gradflow.decay(flow)}))
         return
     note_excluded(excluded)
-    out = _out()
+    out = common.out()
     out.print(flow_table({cfg.cell.upper(): flow}, spread=True))
     out.print(f"{cfg.cell.upper()} {cfg.layers}×{cfg.hidden} on {source}: {flow.positions} positions; at lag "
               f"{max_lag} the gradient is {gradflow.decay(flow):.2g} of its size at lag 1.")
@@ -169,7 +166,7 @@ def gradients(
                                      progress=lambda cell: status.update(f"charlm: measuring and training {cell}"))
     if not results:
         raise CharlmError("no cells to compare")
-    out = _out()
+    out = common.out()
     r0 = results[0]
     out.print(f"Three one-layer models of {gradients_lesson.HIDDEN} units on Python standard-library source "
               f"({gradients_lesson.TEXT_BYTES:,} bytes), {len(r0.norms)} Adam steps of {gradients_lesson.BATCH}×"

@@ -10,11 +10,11 @@ from typing import Annotated
 import numpy as np
 import typer
 from rich.cells import cell_len
-from rich.console import Console
 from rich.text import Text
 
 from charlm import checkpoint
 from charlm.checkpoint import Checkpoint
+from charlm.cli import common
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
@@ -112,7 +112,7 @@ def surprisal(
     note_excluded(excluded)
     s = probe.surprisal(params, cfg, ids)
     text = vocab.decode(ids)
-    out = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    out = common.out()
     if out.color_system is None or out.no_color:  # not a terminal, or NO_COLOR
         out.file.write(plain_surprisal(text, s.bits))
     else:
