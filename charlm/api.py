@@ -25,7 +25,7 @@ from charlm.config import ModelConfig
 from charlm.data import files
 from charlm.engines import parallel
 from charlm.errors import CharlmError, UsageError
-from charlm.nn.sample import Settings, generate, stream_rngs, unknown_chars
+from charlm.nn.sample import Settings, UnseenChars, generate, stream_rngs, unknown_chars
 from charlm.report import probes
 from charlm.training import loop as train_mod
 from charlm.training import plans
@@ -53,12 +53,11 @@ class Model:
         return self.vocab.chars
 
     def check_text(self, text: str, skip_unknown: bool = False, what: str = "the text") -> str:
-        """`text`, or a CharlmError listing the characters the model never saw (dropped if `skip_unknown`)."""
+        """`text`, or an UnseenChars error (a CharlmError) listing the characters the model never saw
+        (dropped if `skip_unknown`)."""
         bad = unknown_chars(text, self.vocab)
         if bad and not skip_unknown:
-            shown = ", ".join(map(repr, bad[:10])) + (" …" if len(bad) > 10 else "")
-            raise CharlmError(f"{what} has {len(bad)} character(s) the model never saw: {shown} "
-                              "(skip_unknown=True, or --skip-unknown, drops them)")
+            raise UnseenChars(what, bad, "skip_unknown=True drops them")
         return "".join(ch for ch in text if ch not in bad) if bad else text
 
     def generate(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,

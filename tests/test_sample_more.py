@@ -53,7 +53,7 @@ def test_prime_escapes_and_prime_file_give_the_same_text(ws, tmp_path):
 
 
 def test_prime_backslash_escapes(ws):
-    err = assert_one_line_error(run(["sample", "-m", ws["run"], "--prime", "the\\\\n"], cwd=ws["dir"]), ERROR)
+    err = assert_one_line_error(run(["sample", "-m", ws["run"], "--prime", "the\\\\n"], cwd=ws["dir"]), USAGE)
     assert "--prime has 1 character(s) the model never saw: '\\\\'" in err  # \\ is one literal backslash
     assert sample(ws, "--prime", "a\\qb", "--skip-unknown", "-n", "3").stdout.startswith("aqb")  # \q stays
 

@@ -16,6 +16,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.text import Text
 
+from charlm.data.vocab import listing
 from charlm.errors import CharlmError
 from charlm.training.plans import RUNS
 
@@ -82,8 +83,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
 def note_excluded(excluded: dict[str, int]) -> None:
     """Say which characters outside the model's vocabulary were left out of the text."""
     if excluded:
-        err.print(f"charlm: excluded {sum(excluded.values())} character(s) outside the vocabulary: "
-                  f"{', '.join(repr(c) for c in sorted(excluded)[:10])}")
+        say(f"excluded {sum(excluded.values()):,} character(s) outside the vocabulary: {listing(excluded)}")
 
 
 def model_path(model: Path | None, given_as: str = "--model") -> Path:

@@ -138,7 +138,7 @@ def gradient_flow(
         raw, excluded = corpus_mod.encode_text(file, vocab, encoding or ckpt.encoding)
         ids, source = raw[raw >= 0], str(file)
     else:
-        ids, excluded = np.asarray(evaluate.held_out(ckpt)), {}
+        ids, excluded = np.asarray(evaluate.held_out(ckpt, instead="a text FILE")), {}
         source = f"validation split of {ckpt.corpus.path}"
     with err.status("charlm: measuring gradient flow"):
         flow = gradflow.measure(params, cfg, ids, max_lag=max_lag, count=positions)

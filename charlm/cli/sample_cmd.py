@@ -21,8 +21,21 @@ from charlm import threads
 from charlm.api import Model
 from charlm.cli.common import err, error_line, model_path, say
 from charlm.cli.use_cmds import ModelOpt, ThreadsOpt
+from charlm.data.vocab import listing
 from charlm.errors import CharlmError, UsageError
-from charlm.nn.sample import BLOCK, Settings, check_options, check_stop, unescape, unknown_chars, uses_rng
+from charlm.nn.sample import (
+    BLOCK,
+    Settings,
+    UnseenChars,
+    check_options,
+    check_stop,
+    unescape,
+    unknown_chars,
+    unseen,
+    uses_rng,
+)
+
+SKIP = "--skip-unknown drops them"
 
 S = Settings()
 ESCAPES = "\\n is a newline, \\t a tab, \\\\ a backslash"
@@ -116,8 +129,10 @@ def _check_combinations(sampling: dict, prime: str, prime_file: str | None, num_
 
 
 def _prime(m: Model, prime: str, prime_file: str | None, skip_unknown: bool) -> str:
-    """The prime: --prime with its escapes read, or --prime-file's text exactly; unseen characters
-    are an error that lists them, or dropped with a note under --skip-unknown."""
+    """The prime: --prime with its escapes read, or --prime-file's text exactly. Unseen characters
+    are dropped with a note under --skip-unknown, else refused with a list of them: as bad usage
+    (exit 2) when typed in --prime, as an error (exit 1) when they come from a file or stdin,
+    like any text a command cannot use."""
     what = "--prime"
     if prime_file is not None:
         what = "stdin (--prime-file -)" if prime_file == "-" else f"--prime-file {prime_file}"
@@ -131,9 +146,11 @@ def _prime(m: Model, prime: str, prime_file: str | None, skip_unknown: bool) -> 
             raise CharlmError(f"{what} is not valid {encoding} text (undecodable byte 0x{e.object[e.start]:02x} "
                               f"at byte offset {e.start})") from None
     bad = unknown_chars(prime, m.vocab)
-    if bad and skip_unknown:
-        say(f"skipping prime characters the model never saw: {', '.join(map(repr, bad))}")
-    return m.check_text(prime, skip_unknown, what)
+    if bad and not skip_unknown:
+        raise (UsageError if prime_file is None else CharlmError)(unseen(what, bad, SKIP))
+    if bad:
+        say(f"skipping prime characters the model never saw: {listing(bad)}")
+    return m.check_text(prime, skip_unknown=True)
 
 
 def _seed(seed: int | None, random: bool) -> int | None:
@@ -229,6 +246,9 @@ def _interactive(m: Model, settings: Settings, seed: int | None, stop: list[str]
             line = line.removesuffix("\n").removesuffix("\r")
         try:
             reply = session.handle(line, should_stop=lambda: bool(interrupted))
+        except UnseenChars as e:
+            error_line(unseen(e.what, e.chars, f"nothing was read; {SKIP}"))
+            continue
         except CharlmError as e:
             error_line(str(e))
             continue

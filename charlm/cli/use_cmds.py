@@ -16,6 +16,7 @@ from charlm import __version__, checkpoint, threads
 from charlm.api import Model
 from charlm.cli.common import err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
+from charlm.data.vocab import listing
 from charlm.errors import CharlmError
 from charlm.use import evaluate
 from charlm.use import export as export_mod
@@ -58,11 +59,11 @@ def perplexity(
                 oov[ch] = oov.get(ch, 0) + n
             parts.append((str(f), ids[ids >= 0]))
         if oov and strict:
-            shown = ", ".join(map(repr, sorted(oov)[:10]))
-            raise CharlmError(f"{sum(oov.values())} character(s) outside the model's vocabulary ({shown}); "
+            raise CharlmError(f"{sum(oov.values()):,} character(s) outside the model's vocabulary ({listing(oov)}); "
                               "drop --strict to score without them")
     else:
-        parts = [(f"validation split of {ckpt.corpus and ckpt.corpus.path}", evaluate.held_out(ckpt, say))]
+        val = evaluate.held_out(ckpt, say, "a text FILE")
+        parts = [(f"validation split of {ckpt.corpus and ckpt.corpus.path}", val)]
     total_chars = sum(max(len(ids) - 1, 0) for _, ids in parts)
     scores = []
     with tqdm(total=total_chars, file=sys.stderr, disable=None, unit="char", unit_scale=True,

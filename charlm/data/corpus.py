@@ -30,7 +30,7 @@ import numpy as np
 
 from charlm.data import files as files_mod
 from charlm.data.files import CHUNK_BYTES, Source, check_readable
-from charlm.data.vocab import Vocab
+from charlm.data.vocab import Vocab, listing
 from charlm.errors import CharlmError
 
 CACHE_VERSION = 2
@@ -148,8 +148,7 @@ def _vocab(counts: dict[int, int], base: Vocab | None, extend: bool) -> Vocab:
 
 
 def unseen_error(chars: str) -> CharlmError:
-    shown = " ".join(repr(ch) for ch in chars[:20]) + (f" and {len(chars) - 20} more" if len(chars) > 20 else "")
-    return CharlmError(f"the new text has {len(chars)} character(s) the model never saw: {shown}; "
+    return CharlmError(f"the new text has {len(chars):,} character(s) the model never saw: {listing(chars)}; "
                        "--extend-vocab adds them to the model as fresh rows")
 
 
@@ -262,26 +261,49 @@ def _open(meta: dict, ids_path: Path, source: Source) -> Corpus:
     return Corpus(source.label, meta["encoding"], meta["fingerprint"], vocab, ids, source)
 
 
+def _encoded(path: Path, vocab: Vocab, encoding: str):
+    """Yield (code points (n,), ids (n,) int64 with −1 outside the vocabulary) per chunk of a file."""
+    path = Path(path)
+    check_readable(path, "text file")
+    table, ids_of = _lookup(vocab)
+    for cps in _chunks(path, encoding):
+        pos = np.minimum(np.searchsorted(table, cps), len(table) - 1)
+        ids = ids_of[pos].astype(np.int64)                              # (n,)
+        ids[table[pos] != cps] = -1
+        yield cps, ids
+
+
 def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.ndarray, dict]:
     """Encode another file with an existing vocabulary (evaluation).
 
     Returns ids as int64 with −1 for characters outside the vocabulary, and
     {char: count} of those characters. Held in memory: for scoring files, not corpora.
     """
-    path = Path(path)
-    check_readable(path, "text file")
-    table, ids_of = _lookup(vocab)
     parts, oov = [], {}
-    for cps in _chunks(path, encoding):
-        pos = np.minimum(np.searchsorted(table, cps), len(table) - 1)
-        ids = ids_of[pos].astype(np.int64)
-        bad = table[pos] != cps
+    for cps, ids in _encoded(path, vocab, encoding):
+        bad = ids < 0
         if bad.any():
             uniq, cnt = np.unique(cps[bad], return_counts=True)
             for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
                 oov[chr(u)] = oov.get(chr(u), 0) + c
-            ids[bad] = -1
         parts.append(ids)
     if not parts:
         raise CharlmError(f"file is empty: {path}")
     return np.concatenate(parts), oov
+
+
+def read_passage(path: Path, vocab: Vocab, encoding: str = "utf-8", chars: int = 0) -> tuple[str, np.ndarray]:
+    """The first `chars` characters of a file (0 = all) as text, and their ids (int64, −1 for
+    characters outside the vocabulary); only that much of the file is read."""
+    texts, parts, n = [], [], 0
+    for cps, ids in _encoded(path, vocab, encoding):
+        if chars:
+            cps, ids = cps[: chars - n], ids[: chars - n]
+        texts.append(cps.tobytes().decode("utf-32-le"))
+        parts.append(ids)
+        n += len(cps)
+        if chars and n >= chars:
+            break
+    if not parts:
+        raise CharlmError(f"file is empty: {path}")
+    return "".join(texts), np.concatenate(parts)

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm.config import ModelConfig
-from charlm.data.vocab import Vocab
-from charlm.errors import UsageError
+from charlm.data.vocab import Vocab, listing
+from charlm.errors import CharlmError, UsageError
 from charlm.nn import model, stepping
 
 BLOCK = 256  # streams generated together at most: memory stays bounded whatever --num-samples asks
@@ -86,6 +86,21 @@ def unknown_chars(text: str, vocab: Vocab) -> list[str]:
     """The characters of `text` the model never saw, sorted."""
     index = vocab.index()
     return sorted({ch for ch in text if ch not in index})
+
+
+def unseen(what: str, chars: Sequence[str], remedy: str = "") -> str:
+    """The message for `what` holding `chars` the model never saw; `remedy` in the caller's words
+    (the command line names its flag, the API its argument)."""
+    return (f"{what} has {len(chars):,} character(s) the model never saw: {listing(chars)}"
+            + (f" ({remedy})" if remedy else ""))
+
+
+class UnseenChars(CharlmError):
+    """Text with characters the model never saw: `what` it is, and the characters (sorted)."""
+
+    def __init__(self, what: str, chars: Sequence[str], remedy: str = ""):
+        self.what, self.chars = what, list(chars)
+        super().__init__(unseen(what, chars, remedy))
 
 
 def check_stop(stop: Sequence[str], lines: int) -> None:

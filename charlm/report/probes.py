@@ -90,6 +90,19 @@ def surprisal(params: dict, cfg: ModelConfig, ids: np.ndarray, top_k: int = 5,
     return Surprisal(bits, top_ids, top_probs)
 
 
+def gaps(shown: str, vocab: Vocab) -> list[str]:
+    """For a passage as shown, whose characters in `vocab` the model reads (n of them): the
+    characters outside it before each of those n, and after the last (n + 1 strings)."""
+    index, out, gap = vocab.index(), [], []
+    for ch in shown:
+        if ch in index:
+            out.append("".join(gap))
+            gap = []
+        else:
+            gap.append(ch)
+    return out + ["".join(gap)]
+
+
 def activations(params: dict, cfg: ModelConfig, ids: np.ndarray) -> dict[str, np.ndarray]:
     """The state after each character of `ids` (n,): {"h": (L, n, H)} plus "c" (L, n, H) for LSTM.
 

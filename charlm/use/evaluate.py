@@ -88,24 +88,26 @@ def score_part(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int, s
     return total, count
 
 
-def held_out(ckpt: Checkpoint, note: Callable[[str], None] = lambda text: None) -> np.ndarray:
+def held_out(ckpt: Checkpoint, note: Callable[[str], None] = lambda text: None,
+             instead: str = "a text file") -> np.ndarray:
     """The validation split of a run's own corpus (read through the run's id cache, in the
-    model's vocabulary), refusing when the run has none, or the corpus is gone or changed."""
+    model's vocabulary), refusing when the run has none, or the corpus is gone or changed;
+    the refusal says to give `instead` (how the caller takes a text: a FILE, --text FILE)."""
     info = ckpt.corpus
     val_fraction = ckpt.train.val_fraction if ckpt.train else defaults.VAL_FRACTION
     if not val_fraction:
-        raise CharlmError("the run has no validation split (it was trained with --val-fraction 0); "
-                          "pass a text FILE to use instead")
+        raise CharlmError(f"the run has no validation split (it was trained with --val-fraction 0); give {instead} "
+                          "to use instead")
     source = files.from_record(info.to_dict()) if info else None
     if source is None or not all(Path(f).is_file() for f in source.files):
-        raise CharlmError(f"the run's corpus {info.path if info else '(unknown)'} is gone; "
-                          "give a text file to use instead")
+        raise CharlmError(f"the run's corpus {info.path if info else '(unknown)'} is gone; give {instead} to use "
+                          "instead")
     data = corpus_mod.load(source, ckpt.run_dir, info.encoding, note, ckpt.vocab, extend=True)
     if data.fingerprint.get("sha256") != info.fingerprint.get("sha256"):
         raise CharlmError(f"{source.label} changed since training, so its validation split is not the text the "
-                          "model held out; give a text file to use instead")
+                          f"model held out; give {instead} to use instead")
     val = data.split(val_fraction)[1]
     if len(val) < 2:
-        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; "
-                          "pass a text FILE to use instead")
+        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; give {instead} "
+                          "to use instead")
     return val

@@ -6,8 +6,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 import charlm as charlm_api
-from tests.helpers import charlm
+from tests.helpers import assert_one_line_error, charlm
 
 
 def sample(run, *args, **kw):
@@ -54,3 +56,22 @@ def test_help_and_readme_say_what_a_seed_reproduces(run):
     assert "sample i of a seed is the same text whatever --num-samples is" in help_text
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     assert "sample i of a seed is the same text\nwhatever M is" in readme
+
+
+# ---------------------------------------------------------------- characters the model never saw
+
+
+def test_prime_with_unseen_characters_names_the_flag_only(run, tmp_path):
+    err = assert_one_line_error(charlm(["sample", "-m", run, "--prime", "한국어"], cwd=run.parent), 2)
+    assert err == "error: --prime has 3 character(s) the model never saw: '국', '어', '한' (--skip-unknown drops them)"
+    (tmp_path / "p.txt").write_text("한국어", encoding="utf-8")
+    err = assert_one_line_error(charlm(["sample", "-m", run, "--prime-file", tmp_path / "p.txt"], cwd=run.parent), 1)
+    assert err.endswith("has 3 character(s) the model never saw: '국', '어', '한' (--skip-unknown drops them)")
+    many = "".join(chr(0xAC00 + i) for i in range(12))
+    err = assert_one_line_error(charlm(["sample", "-m", run, "--prime", many], cwd=run.parent), 2)
+    assert "'갉' and 2 more (--skip-unknown drops them)" in err and "skip_unknown=" not in err
+    session = charlm(["sample", "-m", run, "-i", "--seed", "1", "-n", "5"], cwd=run.parent, input="the 한\n")
+    assert session.returncode == 0 and session.stderr == ("error: the line has 1 character(s) the model never saw: "
+                                                          "'한' (nothing was read; --skip-unknown drops them)\n")
+    with pytest.raises(charlm_api.CharlmError, match=r"^prime has 3 .* \(skip_unknown=True drops them\)$"):
+        charlm_api.load(run).sample("한국어")

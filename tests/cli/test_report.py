@@ -1,0 +1,17 @@
+"""`charlm report` through the real executable: the page shows characters outside the vocabulary."""
+
+from __future__ import annotations
+
+import re
+
+from tests.helpers import charlm
+
+
+def test_the_page_shows_outsiders_struck_and_not_scored(run, tmp_path):
+    (tmp_path / "t.txt").write_text("# the fox (and a dog)\n" + "the fox " * 30, encoding="utf-8")
+    proc = charlm(["report", run, "-o", tmp_path / "r.html", "--text", tmp_path / "t.txt"], cwd=run.parent)
+    assert proc.returncode == 0, proc.stderr
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    surprisal = page[page.index('id="surprisal"'):page.index("The most surprising moments")]
+    assert re.findall(r'<span class="oov"[^>]*>(.)</span>', surprisal) == ["#", "(", ")"]
+    assert surprisal.count('class="ch') == len("# the fox (and a dog)\n" + "the fox " * 30) - 3  # the data's own
