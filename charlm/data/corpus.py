@@ -19,7 +19,6 @@ them, or (`extend=True`) are appended after the model's own, in code-point order
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 from collections.abc import Callable
@@ -75,10 +74,7 @@ def _code_points(text: str) -> np.ndarray:
 def _chunks(path: Path, encoding: str):
     """Yield (code points (n,) uint32) per chunk; clear errors for bad bytes.
     The incremental decoder carries a character split across chunk edges."""
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    except LookupError:
-        raise CharlmError(f"unknown encoding {encoding!r}") from None
+    decoder = files_mod.decoder(encoding)
     offset = 0
     with open(path, "rb") as f:
         while True:

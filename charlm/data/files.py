@@ -134,13 +134,18 @@ def is_text(path: Path, encoding: str | None = None) -> bool:
     if encoding is None:
         return b"\0" not in head
     try:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    except LookupError:
-        raise UsageError(f"unknown encoding {encoding!r}") from None
-    try:
-        return "\0" not in decoder.decode(head, final=len(head) < SNIFF_BYTES)
+        return "\0" not in decoder(encoding).decode(head, final=len(head) < SNIFF_BYTES)
     except UnicodeError:  # undecodable, or (UTF-16) no byte-order mark
         return False
+
+
+def decoder(encoding: str) -> codecs.IncrementalDecoder:
+    """A strict incremental decoder; an unknown encoding is bad usage (the caller's --encoding)."""
+    try:
+        return codecs.getincrementaldecoder(encoding)(errors="strict")
+    except LookupError:
+        raise UsageError(f"unknown encoding {encoding!r}: give a codec name Python knows, such as utf-8, "
+                         "latin-1 or cp1252") from None
 
 
 def _run_dir(top: Path, f: Path) -> Path | None:

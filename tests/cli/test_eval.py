@@ -60,3 +60,9 @@ def goner(tmp_path) -> Path:
 def test_a_gone_corpus_names_what_to_give_instead(goner, args, how):
     err = assert_one_line_error(charlm(args, cwd=goner.parent), 1)
     assert err == f"error: the run's corpus {goner.parent / 'gone.txt'} is gone; give {how} to use instead"
+
+
+@pytest.mark.parametrize("command", ["perplexity", "surprisal", "gradient-flow"])
+def test_an_unknown_encoding_is_bad_usage(run, command):
+    proc = charlm(["eval", command, "-m", run, run.parent / "corpus.txt", "--encoding", "bogus"], cwd=run.parent)
+    assert_one_line_error(proc, 2, "unknown encoding 'bogus'")

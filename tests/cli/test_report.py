@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.helpers import charlm
+from tests.helpers import assert_one_line_error, charlm
 
 
 def test_the_page_shows_outsiders_struck_and_not_scored(run, tmp_path):
@@ -15,3 +15,10 @@ def test_the_page_shows_outsiders_struck_and_not_scored(run, tmp_path):
     surprisal = page[page.index('id="surprisal"'):page.index("The most surprising moments")]
     assert re.findall(r'<span class="oov"[^>]*>(.)</span>', surprisal) == ["#", "(", ")"]
     assert surprisal.count('class="ch') == len("# the fox (and a dog)\n" + "the fox " * 30) - 3  # the data's own
+
+
+def test_an_unknown_encoding_is_bad_usage(run, tmp_path):
+    text = run.parent / "corpus.txt"
+    proc = charlm(["report", run, "-o", tmp_path / "r.html", "--text", text, "--encoding", "bogus"], cwd=run.parent)
+    assert_one_line_error(proc, 2, "unknown encoding 'bogus'")
+    assert not (tmp_path / "r.html").exists()

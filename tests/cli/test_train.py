@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import TINY, english
-from tests.helpers import charlm
+from tests.helpers import assert_one_line_error, charlm
 
 STEPS = ["--max-steps", "4"]
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10"
@@ -61,3 +61,11 @@ def test_a_file_named_twice_is_read_once(tmp_path):
     proc = charlm(["train", "a.txt", "a.txt", "./a.txt", "--out", "R", *STEPS, *TINY[:-1]], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"on {tmp_path / 'a.txt'} —" in proc.stderr and "files" not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("corpus", ["notes.txt", "."])
+def test_an_unknown_encoding_is_bad_usage(tmp_path, corpus):
+    (tmp_path / "notes.txt").write_text(english(), encoding="utf-8")
+    proc = charlm(["train", corpus, "--encoding", "bogus", "--out", "R", *STEPS, *TINY], cwd=tmp_path)
+    assert_one_line_error(proc, 2, "unknown encoding 'bogus'")
+    assert not (tmp_path / "R").exists()
