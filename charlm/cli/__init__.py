@@ -3,6 +3,8 @@
 `main` runs the Typer app without click's standalone mode so that every
 failure ends the same way: one red line on stderr and exit 1 for errors, 2 for
 bad usage, 130 for Ctrl-C. Generated text goes to stdout, everything else to stderr.
+Help is click's plain layout (a wide description column at 80 columns, no boxes),
+in the one style of cli/voice.py, which also words typer's refusals as charlm's.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import sys
 import typer
 
 from charlm import __version__, defaults, threads
-from charlm.cli import corpus_cmd, demo_cmd, report_cmd, sample_cmd, train_cmd, use_cmds
-from charlm.cli.common import fail, settle
+from charlm.cli import corpus_cmd, demo_cmd, report_cmd, sample_cmd, train_cmd, use_cmds, voice
+from charlm.cli.common import fail, say, settle
 from charlm.errors import CharlmError
 
+PLAIN = {"rich_markup_mode": None, "no_args_is_help": True}  # every group's help: click's plain layout
+
 app = typer.Typer(
-    name="charlm", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+    name="charlm", add_completion=False, pretty_exceptions_enable=False, **PLAIN,
     help="Character-level language models (RNN, LSTM, GRU) in numpy: train, sample, evaluate.")
 
 
@@ -42,6 +46,9 @@ def _guard(command):
     def run(*args, **kwargs):
         try:
             threads.check_environment()
+            if capped := threads.too_many_threads(kwargs.get("threads_n")):
+                cores = f"{capped[1]} usable core" + ("s" if capped[1] > 1 else "")
+                say(f"{capped[0]} is more than the {cores}; using {capped[1]} BLAS thread{'s' * (capped[1] > 1)}")
             with threads.limited(threads.blas_threads()):  # the policy in charlm/threads.py; --threads wins inside
                 return command(*args, **kwargs)
         except CharlmError as e:
@@ -57,23 +64,26 @@ def _guard(command):
     return run
 
 
-app.command("train", epilog=defaults.rule())(_guard(train_cmd.train))
-app.command("sample")(_guard(sample_cmd.sample))
-app.command("info")(_guard(use_cmds.info))
-app.command("export")(_guard(use_cmds.export))
-app.command("report")(_guard(report_cmd.report))
-eval_app = typer.Typer(no_args_is_help=True, help="Evaluate a model (perplexity, …).")
-eval_app.command("perplexity")(_guard(use_cmds.perplexity))
-eval_app.command("surprisal")(_guard(report_cmd.surprisal))
-eval_app.command("gradient-flow")(_guard(demo_cmd.gradient_flow))
+app.command("train", epilog=defaults.rule(), short_help="Train a model on text files, or fine-tune one.")(
+    _guard(train_cmd.train))
+app.command("sample", short_help="Write text with a model.")(_guard(sample_cmd.sample))
+app.command("info", short_help="What a checkpoint holds.")(_guard(use_cmds.info))
+app.command("export", short_help="Write a model's weights for PyTorch (.npz).")(_guard(use_cmds.export))
+app.command("report", short_help="Write an HTML page about a run.")(_guard(report_cmd.report))
+eval_app = typer.Typer(**PLAIN, help="Measure a model: perplexity, surprisal, gradient flow.")
+eval_app.command("perplexity", short_help="Perplexity and bits/char on text.")(_guard(use_cmds.perplexity))
+eval_app.command("surprisal", short_help="Text shaded by how much it surprised the model.")(
+    _guard(report_cmd.surprisal))
+eval_app.command("gradient-flow", short_help="How far back in the text the loss reaches.")(
+    _guard(demo_cmd.gradient_flow))
 app.add_typer(eval_app, name="eval")
-corpus_app = typer.Typer(no_args_is_help=True, help="List and build the corpora charlm knows.")
-corpus_app.command("list")(_guard(corpus_cmd.list_corpora))
-corpus_app.command("get")(_guard(corpus_cmd.get))
+corpus_app = typer.Typer(**PLAIN, help="List and build the corpora charlm knows.")
+corpus_app.command("list", short_help="The corpora charlm can build.")(_guard(corpus_cmd.list_corpora))
+corpus_app.command("get", short_help="Build a corpus into ./corpora.")(_guard(corpus_cmd.get))
 app.add_typer(corpus_app, name="corpus")
-demo_app = typer.Typer(no_args_is_help=True, help="Lessons: what the RNN notes teach, computed live.")
-demo_app.command("hello")(_guard(demo_cmd.hello))
-demo_app.command("gradients")(_guard(demo_cmd.gradients))
+demo_app = typer.Typer(**PLAIN, help="Lessons: what the RNN notes teach, computed live.")
+demo_app.command("hello", short_help="A tiny RNN learns a word, every step shown.")(_guard(demo_cmd.hello))
+demo_app.command("gradients", short_help="RNN, LSTM and GRU: how gradients flow.")(_guard(demo_cmd.gradients))
 app.add_typer(demo_app, name="demo")
 
 
@@ -93,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
+    voice.tidy(command)
     try:
         code = command.main(args=argv, prog_name="charlm", standalone_mode=False)
     except CharlmError as e:
@@ -108,9 +119,10 @@ def _run(argv: list[str] | None) -> int:
         elif kind == "Abort":
             fail("interrupted", 130)
         elif callable(getattr(e, "format_message", None)) and isinstance(getattr(e, "exit_code", None), int):
-            ctx = getattr(e, "ctx", None)
-            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and e.exit_code == 2 else ""
-            fail(f"{e.format_message()}{hint}", e.exit_code)
+            ctx, text = getattr(e, "ctx", None), voice.message(e)
+            plain = text == e.format_message()  # click's own words: point at the help; charlm's need no pointer
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and e.exit_code == 2 and plain else ""
+            fail(f"{text}{hint}", e.exit_code)
         else:
             raise
     return code if isinstance(code, int) else 0

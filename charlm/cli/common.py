@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.text import Text
 
 from charlm.data.vocab import listing
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, UsageError
 from charlm.training.plans import RUNS
 
 LATEST = RUNS / "latest"
@@ -86,6 +86,13 @@ def note_excluded(excluded: dict[str, int]) -> None:
         say(f"excluded {sum(excluded.values()):,} character(s) outside the vocabulary: {listing(excluded)}")
 
 
+def either(positional: Path | None, option: Path | None) -> Path | None:
+    """The model a command was given as its MODEL argument or as -m/--model (not both)."""
+    if positional is not None and option is not None:
+        raise UsageError(f"give the model once, as MODEL ({positional}) or as --model ({option})")
+    return positional if positional is not None else option
+
+
 def model_path(model: Path | None, given_as: str = "--model") -> Path:
     """The model named on the command line (as `given_as`: the option, or a positional
     argument's name), or the latest run when none is given."""
@@ -93,5 +100,9 @@ def model_path(model: Path | None, given_as: str = "--model") -> Path:
         return model
     if LATEST.exists():
         return LATEST
+    if LATEST.is_symlink():
+        target = LATEST.parent / os.readlink(LATEST)
+        raise CharlmError(f"runs/latest points at {target}, which is gone: train a run with `charlm train CORPUS`, "
+                          f"or give {given_as} as a checkpoint or run directory")
     raise CharlmError(f"no {given_as} given and no runs/latest here yet: train one with `charlm train CORPUS`, "
                       f"or give {given_as} as a checkpoint or run directory")

@@ -121,7 +121,7 @@ def flow_table(flows: dict[str, Flow], spread: bool) -> Table:
 
 
 def gradient_flow(
-    file: Annotated[Path | None, typer.Argument(help="Text file to measure on",
+    file: Annotated[Path | None, typer.Argument(help="Text file to measure on", metavar="FILE",
                                                    show_default="the run's validation split")] = None,
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,

@@ -15,8 +15,8 @@ from rich.text import Text
 from charlm import checkpoint
 from charlm.checkpoint import Checkpoint
 from charlm.cli import common
-from charlm.cli.common import err, model_path, note_excluded, say
-from charlm.cli.use_cmds import ModelOpt
+from charlm.cli.common import either, err, model_path, note_excluded, say
+from charlm.cli.use_cmds import ModelArg, ModelOpt
 from charlm.data import corpus as corpus_mod
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError, UsageError
@@ -60,20 +60,21 @@ def _scored(shown: str, raw: np.ndarray, text: Path | None) -> tuple[np.ndarray,
 
 
 def report(
-    run_dir: Annotated[Path | None, typer.Argument(help="Run directory or checkpoint", metavar="RUN_DIR",
-                                                      show_default="runs/latest")] = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="HTML file to write",
-                                                 show_default="RUN_DIR/report.html")] = None,
-    text: Annotated[Path | None, typer.Option("--text", help="Text for the surprisal and activation views",
-                                                  show_default="the run's held-out text")] = None,
+    run_dir: ModelArg = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="FILE", help="HTML file to write",
+                                                 show_default="the run directory's report.html")] = None,
+    text: Annotated[Path | None, typer.Option("--text", metavar="FILE", help="Text for the surprisal and "
+                                                  "activation views", show_default="the run's held-out text")] = None,
     chars: Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters "
                                        f"(0 = all, up to {ALL_CHARS:,})")] = 2000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the samples")] = 0,
     sample_length: Annotated[int, typer.Option("--sample-length", min=1, help="Characters per sample")] = 300,
     encoding: EncodingOpt = None,
+    model: ModelOpt = None,
 ):
     """Write one self-contained HTML page about a run: loss curves, samples, surprisal, cell activations."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir, "RUN_DIR"))
+    run_dir = either(run_dir, model)
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(run_dir, "MODEL or --model"))
     run = ckpt.run_dir
     out = out or run / "report.html"
     if out.is_dir():
@@ -110,7 +111,7 @@ def report(
 
 
 def surprisal(
-    file: Annotated[Path | None, typer.Argument(help="Text file to shade",
+    file: Annotated[Path | None, typer.Argument(help="Text file to shade", metavar="FILE",
                                                    show_default="the run's held-out text")] = None,
     model: ModelOpt = None,
     chars: CharsOpt = 2000,

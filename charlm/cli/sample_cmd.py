@@ -43,17 +43,19 @@ ESCAPES = "\\n is a newline, \\t a tab, \\\\ a backslash"
 
 def sample(
     model: ModelOpt = None,
-    temperature: Annotated[float | None, typer.Option("--temperature", "-t", help="Softmax temperature; 0 = greedy",
+    temperature: Annotated[float | None, typer.Option("--temperature", "-t", metavar="T",
+                                                         help="Softmax temperature; 0 = greedy",
                                                          show_default=str(S.temperature))] = None,
     length: Annotated[int, typer.Option("--length", "-n", help="Characters to generate per sample (at most, "
                                         "with --stop or --lines)")] = S.length,
     prime: Annotated[str, typer.Option("--prime", "-p", help=f"Text to start from (printed first); {ESCAPES}")] = "",
     prime_file: Annotated[str | None, typer.Option("--prime-file", help="Start from this file's text, exactly "
                                                      "(a final newline included); - reads stdin",
-                                                     metavar="PATH", show_default=False)] = None,
-    top_k: Annotated[int | None, typer.Option("--top-k", help="Sample only from the K likeliest (0 = all)",
+                                                     metavar="FILE", show_default=False)] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", metavar="K", help="Sample only from the K likeliest (0 = all)",
                                                  show_default=str(S.top_k))] = None,
-    top_p: Annotated[float | None, typer.Option("--top-p", help="Nucleus: smallest set with this much mass",
+    top_p: Annotated[float | None, typer.Option("--top-p", metavar="P",
+                                                   help="Nucleus: smallest set with this much mass",
                                                    show_default=f"{S.top_p:g}")] = None,
     seed: Annotated[int | None, typer.Option("--seed", min=0, help="Random seed: sample i of a seed is the same "
                                                 "text whatever --num-samples is",
@@ -66,12 +68,10 @@ def sample(
                                                       show_default=False)] = None,
     lines: Annotated[int, typer.Option("--lines", min=0, help="End a sample after its N-th generated newline "
                                        "(0 = no limit)")] = 0,
-    beam: Annotated[int, typer.Option("--beam", min=0, help="Beam search with K beams: the single most probable "
-                                      "continuation of --length characters that K beams find, deterministic. Greedy "
-                                      "(-t 0, = --beam 1) takes the likeliest character at each step without looking "
-                                      "ahead, and low temperatures still draw at random; the beam's text is at least "
-                                      "as probable as greedy's, which tends to mean blander and more repetitive "
-                                      "(0 = sample instead). Its log-probability goes to stderr, or into --json")] = 0,
+    beam: Annotated[int, typer.Option("--beam", min=0, metavar="K", help="Beam search with K beams: the most "
+                                      "probable continuation of --length characters they find, with no randomness; "
+                                      "blander than sampling, at least as probable as greedy -t 0 (0 = sample "
+                                      "instead). Its log-probability goes to stderr, or into --json")] = 0,
     interactive: Annotated[bool, typer.Option("--interactive", "-i", help="A session: each line you type is read "
                                               "after everything so far and the model answers; :help lists commands "
                                               "(:temperature, :top-k, :top-p, :length, :stop, :reset). Piped stdin "
@@ -88,7 +88,7 @@ def sample(
     check_options(settings.temperature, settings.top_k, settings.top_p, length, num_samples)
     stop = [unescape(s) for s in stop or []]
     check_stop(stop, lines)
-    _check_combinations(sampling, prime, prime_file, num_samples, beam, interactive, json_out)
+    _check_combinations(sampling, seed, prime, prime_file, num_samples, beam, interactive, json_out)
     m = Model(model_path(model))
     prime = _prime(m, unescape(prime), prime_file, skip_unknown)
     with threads.limited(threads.blas_threads(threads_n)):
@@ -112,12 +112,12 @@ def sample(
                 _stream(m, options, num_samples)
 
 
-def _check_combinations(sampling: dict, prime: str, prime_file: str | None, num_samples: int, beam: int,
-                        interactive: bool, json_out: bool) -> None:
+def _check_combinations(sampling: dict, seed: int | None, prime: str, prime_file: str | None, num_samples: int,
+                        beam: int, interactive: bool, json_out: bool) -> None:
     if prime and prime_file is not None:
         raise UsageError("give --prime or --prime-file, not both")
     if beam:
-        given = [f"--{k.replace('_', '-')}" for k, v in sampling.items() if v is not None]
+        given = [f"--{k.replace('_', '-')}" for k, v in {**sampling, "seed": seed}.items() if v is not None]
         if given:
             raise UsageError(f"--beam is deterministic: {given[0]} does not apply to it")
         if num_samples > 1 or interactive:

@@ -14,17 +14,19 @@ from tqdm import tqdm
 
 from charlm import __version__, checkpoint, threads
 from charlm.api import Model
-from charlm.cli.common import err, model_path, note_excluded, say
+from charlm.cli.common import either, err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
 from charlm.data.vocab import listing
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, UsageError
 from charlm.use import evaluate
 from charlm.use import export as export_mod
 from charlm.use import info as info_mod
 from charlm.use.evaluate import Score
 
 ModelOpt = Annotated[Path | None, typer.Option(
-    "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]
+    "--model", "-m", metavar="MODEL", help="Checkpoint or run directory", show_default="runs/latest")]
+ModelArg = Annotated[Path | None, typer.Argument(
+    help="Checkpoint or run directory (or give it as -m/--model)", metavar="MODEL", show_default="runs/latest")]
 
 WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", min=1, help=f"Processes sharing the work (env {threads.ENV_WORKERS})",
@@ -34,7 +36,7 @@ ThreadsOpt = Annotated[int | None, typer.Option(
 
 
 def perplexity(
-    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score",
+    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score", metavar="FILE",
                                                           show_default="the run's validation split")] = None,
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -87,12 +89,12 @@ def perplexity(
 
 
 def info(
-    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory", metavar="MODEL",
-                                                    show_default="runs/latest")] = None,
+    model: ModelArg = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    model_opt: ModelOpt = None,
 ):
     """What a checkpoint holds: architecture, size, vocabulary, progress, corpus."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL"))
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(either(model, model_opt), "MODEL or --model"))
     data = info_mod.summary(ckpt)
     best, later = ckpt.best_val_loss, data["run_steps"]
     if json_out:
@@ -134,12 +136,21 @@ class Format(str, Enum):
 
 
 def export(
-    model: Annotated[Path, typer.Argument(help="Checkpoint or run directory")],
-    out: Annotated[Path, typer.Argument(help="Output .npz file")],
+    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory (or give it as -m/--model)",
+                                                    metavar="MODEL", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Argument(help="The .npz file to write", metavar="OUT",
+                                                  show_default=False)] = None,
     format: Annotated[Format, typer.Option("--format", help="Target naming scheme")] = Format.torch,
+    model_opt: Annotated[Path | None, typer.Option("--model", "-m", metavar="MODEL", show_default=False,
+                                                      help="Checkpoint or run directory; then OUT alone")] = None,
 ):
     """Write the parameters under PyTorch state_dict names (embedding / rnn / decoder) to an .npz."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model)
+    if model_opt is not None and out is None:
+        model, out = None, model  # `export -m MODEL OUT`: the one argument is OUT
+    if out is None:
+        raise UsageError("give the model and the .npz file to write: charlm export MODEL OUT, or "
+                         "charlm export -m MODEL OUT")
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(either(model, model_opt), "MODEL or --model"))
     arrays = export_mod.torch_state_dict(cfg, params, vocab)
     export_mod.save_npz(out, arrays)
     err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab)} chars): PyTorch state_dict "

@@ -75,3 +75,10 @@ def test_prime_with_unseen_characters_names_the_flag_only(run, tmp_path):
                                                           "'한' (nothing was read; --skip-unknown drops them)\n")
     with pytest.raises(charlm_api.CharlmError, match=r"^prime has 3 .* \(skip_unknown=True drops them\)$"):
         charlm_api.load(run).sample("한국어")
+
+
+def test_beam_refuses_a_seed_as_it_refuses_a_temperature(run):
+    for given in (["--seed", "4"], ["-t", "0.5"]):
+        err = assert_one_line_error(charlm(["sample", "-m", run, "--beam", "3", *given], cwd=run.parent), 2)
+        assert err == f"error: --beam is deterministic: {'--seed' if given[0] == '--seed' else '--temperature'} " \
+                      "does not apply to it"
