@@ -45,7 +45,7 @@ class Model:
         self.path = ckpt.path
 
     def __repr__(self) -> str:
-        return f"<charlm.Model {plans.describe(self.config)}, {len(self.vocab)} chars, from {self.path}>"
+        return f"<charlm.Model {plans.describe(self.config)}, {len(self.vocab):,} chars, from {self.path}>"
 
     @property
     def chars(self) -> str:

@@ -80,6 +80,13 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
+def size(n_bytes: int) -> str:
+    """A file's size as a message gives it: '812 bytes', '39 kB', '1.1 MB'."""
+    if n_bytes < 1000:
+        return f"{n_bytes:,} bytes"
+    return f"{n_bytes / 1e3:.0f} kB" if n_bytes < 1e6 else f"{n_bytes / 1e6:,.1f} MB"
+
+
 def note_excluded(excluded: dict[str, int]) -> None:
     """Say which characters outside the model's vocabulary were left out of the text."""
     if excluded:

@@ -62,7 +62,7 @@ def hello(
                             "Vectors list the vocabulary in this order."))
     _snapshot(out, "before training", lesson.before)
     norms = lesson.norms
-    out.print(Text(f"\ntrained {lesson.steps_trained} steps of Adam on the whole word (lr {hello_lesson.OPTIM.lr:g}, "
+    out.print(Text(f"\ntrained {lesson.steps_trained:,} steps of Adam on the whole word (lr {hello_lesson.OPTIM.lr:g}, "
                    f"gradient norm before clipping: first {norms[0]:.3g}, last {norms[-1]:.3g})", "dim"))
     _snapshot(out, "after training", lesson.after)
 
@@ -149,7 +149,7 @@ def gradient_flow(
     note_excluded(excluded)
     out = common.out()
     out.print(flow_table({cfg.cell.upper(): flow}, spread=True))
-    out.print(f"{cfg.cell.upper()} {cfg.layers}×{cfg.hidden} on {source}: {flow.positions} positions; at lag "
+    out.print(f"{cfg.cell.upper()} {cfg.layers}×{cfg.hidden} on {source}: {flow.positions:,} positions; at lag "
               f"{max_lag} the gradient is {gradflow.decay(flow):.2g} of its size at lag 1.")
 
 
@@ -171,7 +171,7 @@ def gradients(
     out.print(f"Three one-layer models of {gradients_lesson.HIDDEN} units on Python standard-library source "
               f"({gradients_lesson.TEXT_BYTES:,} bytes), {len(r0.norms)} Adam steps of {gradients_lesson.BATCH}×"
               f"{gradients_lesson.SEQ} characters each, clip {r0.clip:g}; flow measured on the held-out 10%.")
-    for phase, title in (("at_init", "at initialisation"), ("trained", f"after {len(r0.norms)} steps")):
+    for phase, title in (("at_init", "at initialisation"), ("trained", f"after {len(r0.norms):,} steps")):
         out.rule(title)
         out.print(flow_table({r.cell.upper(): getattr(r, phase) for r in results}, spread=False))
     out.rule("training")

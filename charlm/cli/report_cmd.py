@@ -106,8 +106,8 @@ def report(
         out.write_text(page, encoding="utf-8")
     except OSError as e:
         raise CharlmError(f"cannot write {out}: {e.strerror or e}") from None
-    err.print(f"charlm: wrote {out} ({len(page.encode()) / 1e6:.1f} MB, {len(ids):,} characters); "
-              "open it in a browser")
+    say(f"wrote {out} ({common.size(len(page.encode()))}, with a passage of {len(shown):,} characters); "
+        "open it in a browser")
 
 
 def surprisal(

@@ -99,7 +99,7 @@ def sample(
         else:
             random = uses_rng(m.vocab, prime, settings.temperature)
             if not random and num_samples > 1:
-                say(f"--temperature 0 is greedy: all {num_samples} samples would be the same text, so it is "
+                say(f"--temperature 0 is greedy: all {num_samples:,} samples would be the same text, so it is "
                     "printed once")
                 num_samples = 1
             options = {"prime": prime, "length": length, "temperature": settings.temperature,
@@ -168,9 +168,9 @@ def _beam(m: Model, prime: str, width: int, length: int, stop: list[str], lines:
         print(json.dumps({"prime": found.prefix, "text": found.text, "beam": width, "chars": n,
                           "log_prob": found.log_prob, "bits_per_char": found.bits_per_char}, ensure_ascii=False))
         return
-    sys.stdout.write(found.prefix + found.text + "\n")
+    sys.stdout.write(_line(found.prefix + found.text))
     sys.stdout.flush()
-    say(f"beam {width}: log-probability {found.log_prob:.4f} nats for the {n} characters after the prime "
+    say(f"beam {width}: log-probability {found.log_prob:.4f} nats for the {n:,} characters after the prime "
         f"({found.bits_per_char:.4f} bits/char)")
 
 
@@ -189,10 +189,13 @@ def _stream(m: Model, options: dict, num_samples: int) -> None:
     """Write the samples to stdout: one streams character by character, more go BLOCK at a time."""
     out = sys.stdout
     if num_samples == 1:
+        last = ""
         for piece in m.generate(num_samples=1, **options):
             out.write(piece[0])
             out.flush()
-        out.write("\n")
+            last = piece[0][-1:] or last
+        if last != "\n":
+            out.write("\n")
     for first in range(0, num_samples if num_samples > 1 else 0, BLOCK):  # streams go together, BLOCK at a time
         texts: list[list[str]] = [[] for _ in range(min(BLOCK, num_samples - first))]
         try:
@@ -207,12 +210,18 @@ def _stream(m: Model, options: dict, num_samples: int) -> None:
     out.flush()
 
 
+def _line(text: str) -> str:
+    """`text` ending in one newline: added, unless the text already ends in one (--lines, --stop "\n")."""
+    return text if text.endswith("\n") else text + "\n"
+
+
 def _write_samples(out, first: int, texts: list[list[str]], mark: str = "") -> None:
     """Write a block of samples whole: a Ctrl-C that comes meanwhile waits until it is written."""
     caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
-        out.write("".join(f"=== sample {first + i + 1}{mark} ===\n{''.join(text)}\n" for i, text in enumerate(texts)))
+        out.write("".join(f"=== sample {first + i + 1}{mark} ===\n{_line(''.join(text))}"
+                          for i, text in enumerate(texts)))
         out.flush()
     finally:
         signal.signal(signal.SIGINT, previous)

@@ -108,8 +108,8 @@ def info(
         ("model", f"{cfg.cell} {cfg.layers}×{cfg.hidden}, {inp} input, dropout {cfg.dropout:g}"
                   f"{', tied decoder' if cfg.tie_weights else ''}"),
         ("parameters", f"{data['parameters']:,}"),
-        ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
-        ("progress", f"{data['steps']} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
+        ("vocabulary", f"{len(vocab):,} chars: {data['vocab_preview']}"),
+        ("progress", f"{data['steps']:,} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
                      f"{data['train_seconds'] or 0:.0f}s, as saved in {ckpt.path.name}"
                      + (f" (its best validation; the run went on to step {later}, in last.pkl)"
                         if later and later != data["steps"] else "")),
@@ -122,7 +122,7 @@ def info(
         added = origin.get("added_chars") or ""
         lines.append(("fine-tuned", f"from {origin.get('path')} (step {origin.get('step')}, sha256 "
                                     f"{str(origin.get('sha256'))[:16]}…, trained on {origin.get('corpus')})"
-                                    + (f"; added {len(added)} new character(s)" if added else "")))
+                                    + (f"; added {len(added):,} new character(s)" if added else "")))
     for key, value in lines:
         print(f"{key:>11}  {value}")
 
@@ -153,6 +153,6 @@ def export(
     ckpt, cfg, params, vocab = checkpoint.load_model(model_path(either(model, model_opt), "MODEL or --model"))
     arrays = export_mod.torch_state_dict(cfg, params, vocab)
     export_mod.save_npz(out, arrays)
-    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab)} chars): PyTorch state_dict "
+    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab):,} chars): PyTorch state_dict "
               f"arrays for nn.Embedding / nn.{cfg.cell.upper()} / nn.Linear, to pass through torch.from_numpy "
               "to load_state_dict")

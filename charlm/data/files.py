@@ -193,8 +193,8 @@ def changes(old: Source, new: Source) -> str | None:
     added, gone = sorted(set(new.files) - set(old.files)), sorted(set(old.files) - set(new.files))
     if not (added or gone):
         return None
-    return "; ".join(x for x in (f"{len(added)} file(s) added ({some(added)})" if added else "",
-                                 f"{len(gone)} file(s) gone ({some(gone)})" if gone else "") if x)
+    return "; ".join(x for x in (f"{len(added):,} file(s) added ({some(added)})" if added else "",
+                                 f"{len(gone):,} file(s) gone ({some(gone)})" if gone else "") if x)
 
 
 def quick(source: Source) -> list[list[int]]:

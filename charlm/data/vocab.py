@@ -44,8 +44,7 @@ class Vocab:
         index = self.index()
         unknown = sorted({ch for ch in text if ch not in index})
         if unknown:
-            shown = ", ".join(repr(ch) for ch in unknown[:10]) + (" …" if len(unknown) > 10 else "")
-            raise CharlmError(f"{len(unknown)} character(s) not in the model's vocabulary: {shown}")
+            raise CharlmError(f"{len(unknown):,} character(s) not in the model's vocabulary: {listing(unknown)}")
         return np.array([index[ch] for ch in text], dtype=np.intp)
 
     def decode(self, ids) -> str:

@@ -146,7 +146,7 @@ def _config_tables(d: dict) -> str:
     groups = [(name, dataclasses.asdict(cfg) if cfg else {})
               for name, cfg in (("model", ckpt.model), ("training", ckpt.train), ("optimizer", ckpt.optim))]
     groups.append(("data", {"corpus": corpus.path if corpus else "—", "encoding": ckpt.encoding,
-                            "vocabulary": f"{len(vocab)} chars: {vocab.preview().replace('␠', '␣')}",
+                            "vocabulary": f"{len(vocab):,} chars: {vocab.preview().replace('␠', '␣')}",
                             "checkpoint": str(ckpt.path), "best at step": d["figures"]["best_step"]}))
     return '<div class="configs">' + "".join(
         f'<table class="config"><caption>{_esc(name)}</caption>' + "".join(
@@ -259,7 +259,7 @@ def render(d: dict) -> str:
 <h1>charlm report <span class="run">{_esc(name)}</span></h1>
 <p class="lede">A character-level {_esc(cfg.cell.upper())} language model:
 {cfg.layers} layer{"s" if cfg.layers > 1 else ""} of {cfg.hidden} units, {_esc(inp)} input,
-{len(vocab)} distinct characters. It reads text one character at a time and, after each, guesses the next.</p>
+{len(vocab):,} distinct characters. It reads text one character at a time and, after each, guesses the next.</p>
 </header>
 <main>
 <section id="summary">

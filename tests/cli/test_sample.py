@@ -82,3 +82,13 @@ def test_beam_refuses_a_seed_as_it_refuses_a_temperature(run):
         err = assert_one_line_error(charlm(["sample", "-m", run, "--beam", "3", *given], cwd=run.parent), 2)
         assert err == f"error: --beam is deterministic: {'--seed' if given[0] == '--seed' else '--temperature'} " \
                       "does not apply to it"
+
+
+@pytest.mark.parametrize("args", [["--lines", "2"], ["--stop", "\\n\\n", "--length", "2000"], ["--length", "7"]])
+def test_a_sample_that_ends_in_a_newline_gets_no_other(run, args):
+    """stdout is the sample's own text, plus a newline only where it does not end in one."""
+    text = json.loads(sample(run, "--seed", "0", *args, "--json").stdout)["samples"][0]
+    line = text if text.endswith("\n") else text + "\n"
+    assert text.endswith("\n") == (args[0] != "--length"), text
+    assert sample(run, "--seed", "0", *args).stdout == line
+    assert sample(run, "--seed", "0", *args, "--num-samples", "2").stdout.startswith(f"=== sample 1 ===\n{line}=== ")

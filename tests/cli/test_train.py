@@ -69,3 +69,11 @@ def test_an_unknown_encoding_is_bad_usage(tmp_path, corpus):
     proc = charlm(["train", corpus, "--encoding", "bogus", "--out", "R", *STEPS, *TINY], cwd=tmp_path)
     assert_one_line_error(proc, 2, "unknown encoding 'bogus'")
     assert not (tmp_path / "R").exists()
+
+
+def test_counts_in_messages_have_thousands_separators(tmp_path):
+    (tmp_path / "a.txt").write_text(english(400), encoding="utf-8")  # 16,005 characters to train on
+    proc = charlm(["train", "a.txt", "--out", "R", *STEPS, *TINY, "--seq-len", "100000"], cwd=tmp_path)
+    assert proc.returncode != 0 and len(proc.stderr.splitlines()) == 1, proc.stderr  # its exit code: training's
+    assert " characters, too short for one window of --seq-len 100000 (needs 100,001)" in proc.stderr
+    assert "has only 16,005 characters" in proc.stderr, proc.stderr
