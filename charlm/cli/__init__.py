@@ -19,7 +19,7 @@ from charlm.cli import corpus_cmd, demo_cmd, report_cmd, sample_cmd, train_cmd, 
 from charlm.cli.common import fail, say, settle
 from charlm.errors import CharlmError
 
-PLAIN = {"rich_markup_mode": None, "no_args_is_help": True}  # every group's help: click's plain layout
+PLAIN = {"rich_markup_mode": None, "no_args_is_help": True, "cls": voice.Group}  # click's plain layout
 
 app = typer.Typer(
     name="charlm", add_completion=False, pretty_exceptions_enable=False, **PLAIN,
@@ -64,26 +64,28 @@ def _guard(command):
     return run
 
 
-app.command("train", epilog=defaults.rule(), short_help="Train a model on text files, or fine-tune one.")(
-    _guard(train_cmd.train))
-app.command("sample", short_help="Write text with a model.")(_guard(sample_cmd.sample))
-app.command("info", short_help="What a checkpoint holds.")(_guard(use_cmds.info))
-app.command("export", short_help="Write a model's weights for PyTorch (.npz).")(_guard(use_cmds.export))
-app.command("report", short_help="Write an HTML page about a run.")(_guard(report_cmd.report))
+def _add(group: typer.Typer, name: str, command, summary: str, **kw) -> None:
+    """Register `command` as `name`: guarded, in charlm's style, with its one-line summary for the list."""
+    group.command(name, cls=voice.Command, short_help=summary, **kw)(_guard(command))
+
+
+_add(app, "train", train_cmd.train, "Train a model on text files, or fine-tune one.", epilog=defaults.rule())
+_add(app, "sample", sample_cmd.sample, "Write text with a model.")
+_add(app, "info", use_cmds.info, "What a checkpoint holds.")
+_add(app, "export", use_cmds.export, "Write a model's weights for PyTorch (.npz).")
+_add(app, "report", report_cmd.report, "Write an HTML page about a run.")
 eval_app = typer.Typer(**PLAIN, help="Measure a model: perplexity, surprisal, gradient flow.")
-eval_app.command("perplexity", short_help="Perplexity and bits/char on text.")(_guard(use_cmds.perplexity))
-eval_app.command("surprisal", short_help="Text shaded by how much it surprised the model.")(
-    _guard(report_cmd.surprisal))
-eval_app.command("gradient-flow", short_help="How far back in the text the loss reaches.")(
-    _guard(demo_cmd.gradient_flow))
+_add(eval_app, "perplexity", use_cmds.perplexity, "Perplexity and bits/char on text.")
+_add(eval_app, "surprisal", report_cmd.surprisal, "Text shaded by how much it surprised the model.")
+_add(eval_app, "gradient-flow", demo_cmd.gradient_flow, "How far back in the text the loss reaches.")
 app.add_typer(eval_app, name="eval")
 corpus_app = typer.Typer(**PLAIN, help="List and build the corpora charlm knows.")
-corpus_app.command("list", short_help="The corpora charlm can build.")(_guard(corpus_cmd.list_corpora))
-corpus_app.command("get", short_help="Build a corpus into ./corpora.")(_guard(corpus_cmd.get))
+_add(corpus_app, "list", corpus_cmd.list_corpora, "The corpora charlm can build.")
+_add(corpus_app, "get", corpus_cmd.get, "Build a corpus into ./corpora.")
 app.add_typer(corpus_app, name="corpus")
 demo_app = typer.Typer(**PLAIN, help="Lessons: what the RNN notes teach, computed live.")
-demo_app.command("hello", short_help="A tiny RNN learns a word, every step shown.")(_guard(demo_cmd.hello))
-demo_app.command("gradients", short_help="RNN, LSTM and GRU: how gradients flow.")(_guard(demo_cmd.gradients))
+_add(demo_app, "hello", demo_cmd.hello, "A tiny RNN learns a word, every step shown.")
+_add(demo_app, "gradients", demo_cmd.gradients, "RNN, LSTM and GRU: how gradients flow.")
 app.add_typer(demo_app, name="demo")
 
 
@@ -103,7 +105,6 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
-    voice.tidy(command)
     try:
         code = command.main(args=argv, prog_name="charlm", standalone_mode=False)
     except CharlmError as e:

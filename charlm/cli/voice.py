@@ -6,10 +6,11 @@ says the same as charlm's own checks do ("--time-budget must be a finite number 
 got nan"). A bound lets `inf` through, so `tidy` gives every float option a check that
 refuses a number that is not finite: no option means anything by inf or nan.
 
-`tidy` also gives the help one metavar style, for every command at once: an option
-or argument shows an upper-case word for its value (FILE, MODEL, N, X, TEXT, or the
-choices, as `gru|lstm|rnn`); flags show none; and a required argument is spelled
-like an optional one, without typer's braces.
+`tidy` also gives the help one metavar style: an option or argument shows an
+upper-case word for its value (FILE, MODEL, N, X, TEXT, or the choices, as
+`gru|lstm|rnn`), flags show none, and bounds read "≥ 1", "0 to 0.95". Every command
+and group of the app is built as a `Command` or a `Group`, which tidy themselves, so
+the style holds however the app runs (the executable, or Typer's CliRunner).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 import math
 from enum import Enum
 from pathlib import Path
+
+from typer.core import TyperCommand, TyperGroup
 
 from charlm.errors import UsageError
 
@@ -109,9 +112,9 @@ def _range(param) -> str | None:
 
 
 def tidy(command) -> None:
-    """Give `command` and everything below it the style this module describes. The two
-    methods set on each parameter replace typer's own help pieces (`<path>` after an
-    argument's name, "x>=0"); where a typer version lacks them, nothing changes."""
+    """Give a command's parameters the style this module describes. The two methods set on
+    each replace typer's own help pieces (`<path>` after an argument's name, "x>=0");
+    where a typer version has no such method, nothing changes."""
     for param in command.params:
         if getattr(getattr(param, "type_descriptor", None), "annotation", None) is float:
             _finite(param)
@@ -119,5 +122,19 @@ def tidy(command) -> None:
         if getattr(param, "param_type_name", "") == "argument":
             param.display_type_rich = lambda ctx: None
         param._get_number_range_help_str = lambda p=param: _range(p)
-    for sub in getattr(command, "commands", {}).values():
-        tidy(sub)
+
+
+class Command(TyperCommand):
+    """A typer command in charlm's style."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tidy(self)
+
+
+class Group(TyperGroup):
+    """A typer group (charlm, eval, corpus, demo) in charlm's style."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        tidy(self)
