@@ -45,6 +45,7 @@ def _guard(command):
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
+            voice.check_finite(kwargs)
             threads.check_environment()
             if capped := threads.too_many_threads(kwargs.get("threads_n")):
                 cores = f"{capped[1]} usable core" + ("s" if capped[1] > 1 else "")

@@ -3,8 +3,8 @@
 Typer checks an option's type and its `min`/`max` itself, in pydantic's words ("Invalid
 value for '--time-budget': Input should be greater than or equal to 0"); `message`
 says the same as charlm's own checks do ("--time-budget must be a finite number ≥ 0,
-got nan"). A bound lets `inf` through, so `tidy` gives every float option a check that
-refuses a number that is not finite: no option means anything by inf or nan.
+got nan"). A bound lets `inf` through, so `check_finite` refuses, before any command
+runs, a float option that is not a finite number: no option means anything by inf or nan.
 
 `tidy` also gives the help one metavar style: an option or argument shows an
 upper-case word for its value (FILE, MODEL, N, X, TEXT, or the choices, as
@@ -76,15 +76,12 @@ def _choices(param) -> list[str]:
     return []
 
 
-def _finite(param) -> None:
-    """Wrap a float parameter's callback with a check that its number is finite."""
-    inner = param.callback
-
-    def check(ctx, p, value):
+def check_finite(options: dict) -> None:
+    """Refuse an option whose number is inf or nan (a command's float options are named after
+    their parameters: time_budget is --time-budget)."""
+    for key, value in options.items():
         if isinstance(value, float) and not math.isfinite(value):
-            raise UsageError(f"{name(p)} must be a finite number, got {value}")
-        return inner(ctx, p, value) if inner is not None else value
-    param.callback = check
+            raise UsageError(f"--{key.replace('_', '-')} must be a finite number, got {value}")
 
 
 def _metavar(param) -> str | None:
@@ -116,8 +113,6 @@ def tidy(command) -> None:
     each replace typer's own help pieces (`<path>` after an argument's name, "x>=0");
     where a typer version has no such method, nothing changes."""
     for param in command.params:
-        if getattr(getattr(param, "type_descriptor", None), "annotation", None) is float:
-            _finite(param)
         param.metavar = _metavar(param)
         if getattr(param, "param_type_name", "") == "argument":
             param.display_type_rich = lambda ctx: None
