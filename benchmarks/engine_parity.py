@@ -27,7 +27,7 @@ import numpy as np
 from charlm import checkpoint
 from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import corpus
-from charlm.training import loop
+from charlm.training import loop, plans
 
 
 def text(n_lines: int = 700, seed: int = 0) -> str:
@@ -54,7 +54,7 @@ def engines(tmp: Path, steps: int) -> list[str]:
                                    engine=engine, workers=1, sample_every=0)
                 ocfg = OptimConfig(lr=3e-3, schedule="cosine", warmup_steps=5)
                 run_dir = tmp / f"{cell}-{E}-{engine}"
-                ev = list(loop.run(data, run_dir, mcfg, ocfg, tcfg))
+                ev = list(loop.run(plans.decide(data, run_dir, mcfg, ocfg, tcfg)))
                 out[engine] = (np.array([e["loss"] for e in ev if e["event"] == "step"]),
                                np.array([e["val_loss"] for e in ev if e["event"] == "eval"]),
                                checkpoint.load(run_dir / "last.pkl").params)

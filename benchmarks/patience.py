@@ -15,7 +15,7 @@ import argparse
 import json
 from pathlib import Path
 
-from charlm.training import early_stop
+from charlm.training import budget
 
 
 def report(path: Path, patiences: list[int]) -> list[str]:
@@ -27,7 +27,7 @@ def report(path: Path, patiences: list[int]) -> list[str]:
              f"{history[i_best]['step']} ({100 * history[i_best]['step'] / end:.0f}% of the run), "
              f"last {vals[-1]:.4f}"]
     for k in patiences:
-        stop = next((i for i in range(len(history)) if early_stop.reason(k, history[:i + 1])), None)
+        stop = next((i for i in range(len(history)) if budget.early_stop(k, history[:i + 1])), None)
         if stop is None:
             lines.append(f"  --patience {k}: never stops")
             continue
@@ -36,7 +36,7 @@ def report(path: Path, patiences: list[int]) -> list[str]:
                      f"({100 * history[stop]['step'] / end:.0f}%), best by then "
                      f"{min(vals[:stop + 1]):.4f}" + (f" (+{lost:.4f})" if lost else " (the run's best)"))
     # the longest wait for a new best that did come: a patience up to this would have cost loss
-    waits = [early_stop.since_best(history[:i])[0] for i in range(1, len(history)) if vals[i] < min(vals[:i])]
+    waits = [budget.since_best(history[:i])[0] for i in range(1, len(history)) if vals[i] < min(vals[:i])]
     lines.append(f"  longest stretch without a new best before a later one: {max(waits, default=0)} validation(s)")
     shown = history[::max(1, len(history) // 12)]
     lines.append("  curve: " + ", ".join(f"{h['val_loss']:.3f}@{h['step']}" for h in shown))

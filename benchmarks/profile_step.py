@@ -17,7 +17,7 @@ import numpy as np
 
 from charlm import threads
 from charlm.config import ModelConfig, OptimConfig
-from charlm.engines.parallel import Team
+from charlm.engines.numpy_team import NumpyTeam
 from charlm.nn import model, optim
 
 T = 50
@@ -31,13 +31,14 @@ def main() -> None:
     params = model.init_params(cfg, np.random.default_rng(0))
     ocfg = OptimConfig()
     ids = np.random.default_rng(1).integers(0, 65, lanes * (4 * T + 1)).astype(np.uint8)
-    with threads.limited(1), Team(cfg, params, lanes, 1, {"train": ids}) as team:
+    with threads.limited(1), NumpyTeam(cfg, params, lanes, 1, {"train": ids}) as team:
         team.reset_state()
-        ostate = optim.init_state(ocfg, {"all": team.flat})
+        ostate = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
 
         def step(i):
             _, grad = team.train_step("train", i % 4, T, i)
-            optim.clip_and_update(team.flat, grad, ostate, ocfg, ocfg.lr)
+            team.clip_grads(grad, ocfg.clip)
+            team.update(grad, ostate, ocfg, ocfg.lr)
 
         step(0)  # warm-up
         profiler = cProfile.Profile()

@@ -2,9 +2,9 @@
 
 Trains with `charlm train CORPUS --time-budget S` (default settings unless flags
 are passed after `--`), reads the validation curve the run logs to metrics.jsonl
-(val loss over the whole held-out tail at every evaluation, against training
-seconds), then scores best.pkl with `charlm eval perplexity --json`: the number
-the README reports. Writes everything to a JSON file.
+(val loss at every evaluation, against training seconds: over the held-out tail's
+first --val-max-chars characters, which for tinyshakespeare is the whole tail), then
+scores best.pkl with `charlm eval perplexity --json`: the number the README reports. Writes everything to a JSON file.
 
     python -m benchmarks.quality --budget 300
     python -m benchmarks.quality --budget 300 --tag h512 -- --hidden 512 --dropout 0.2

@@ -17,7 +17,7 @@ import numpy as np
 
 from charlm import threads
 from charlm.config import ModelConfig, OptimConfig
-from charlm.engines.parallel import Team
+from charlm.engines.numpy_team import NumpyTeam
 from charlm.nn import model, optim
 
 T = 50
@@ -28,17 +28,18 @@ def step_ms(cfg: ModelConfig, workers: int, lanes: int, seconds: float = 4.0) ->
     """(ms per step, ms of it in clip + Adam) over about `seconds` of steps."""
     params = model.init_params(cfg, np.random.default_rng(0))
     ids = np.random.default_rng(1).integers(0, cfg.vocab_size, lanes * (4 * T + 1)).astype(np.uint8)
-    with threads.limited(1), Team(cfg, params, lanes, workers, {"train": ids}) as team:
+    with threads.limited(1), NumpyTeam(cfg, params, lanes, workers, {"train": ids}) as team:
         team.reset_state()
         ocfg = OptimConfig()
-        state = optim.init_state(ocfg, {"all": team.flat})
+        state = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
         for i in range(2):
             team.train_step("train", i % 4, T, i)
         n, opt, t0 = 0, 0.0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             _, grad = team.train_step("train", n % 4, T, n)
             t = time.perf_counter()
-            optim.clip_and_update(team.flat, grad, state, ocfg, ocfg.lr)
+            team.clip_grads(grad, ocfg.clip)
+            team.update(grad, state, ocfg, ocfg.lr)
             opt += time.perf_counter() - t
             n += 1
         return 1e3 * (time.perf_counter() - t0) / n, 1e3 * opt / n

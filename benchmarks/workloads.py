@@ -32,7 +32,7 @@ from benchmarks.textbook_lstm import TextbookLSTM
 from benchmarks.torch_ref import TorchLM
 from charlm import threads
 from charlm.config import ModelConfig, OptimConfig
-from charlm.engines.parallel import Team
+from charlm.engines.numpy_team import NumpyTeam
 from charlm.nn import model, optim, stepping
 from charlm.nn.sample import next_ids
 
@@ -69,15 +69,16 @@ def _batches(rng: np.random.Generator, n: int, count: int = 4):
 
 # ---------------------------------------------------------- charlm entry points
 
-def charlm_train_step(team: Team, ocfg, ostate: dict, window: int, step: int) -> float:
+def charlm_train_step(team: NumpyTeam, ocfg, ostate: dict, window: int, step: int) -> float:
     """One Adam step with global-norm clipping, as `charlm train` takes it: the team's
     ranks share the lanes, then clip and update the flat parameters; returns the loss."""
     loss, grad = team.train_step("train", window, SEQ, step)             # grad (P,)
-    optim.clip_and_update(team.flat, grad, ostate, ocfg, ocfg.lr)
+    team.clip_grads(grad, ocfg.clip)
+    team.update(grad, ostate, ocfg, ocfg.lr)
     return loss
 
 
-def charlm_eval(team: Team) -> float:
+def charlm_eval(team: NumpyTeam) -> float:
     """Score the team's "text" ids as EVAL_BATCH lanes of SEQ characters from a zero
     state, forward only, over its ranks (what `eval perplexity` runs)."""
     return team.score("text", EVAL_BATCH, SEQ, warmup=0).nats_per_char
@@ -120,9 +121,9 @@ def charlm_train(cell: str, hidden: int, layers: int = 2, workers: int | None = 
     cfg, params = _charlm_setup(cell, hidden, layers)
     ocfg = OptimConfig(lr=2e-3, clip=5.0, schedule="constant")
     ids = np.random.default_rng(1).integers(0, VOCAB, BATCH * (4 * SEQ + 1)).astype(np.uint8)  # 4 windows
-    team = Team(cfg, params, BATCH, threads.workers(workers, BATCH), {"train": ids}, threads=blas)
+    team = NumpyTeam(cfg, params, BATCH, threads.workers(workers, BATCH), {"train": ids}, threads=blas)
     team.reset_state()
-    ostate = optim.init_state(ocfg, {"all": team.flat})
+    ostate = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
     carry = {"i": 0}
 
     def run(k):
@@ -161,7 +162,7 @@ def charlm_evaluate(cell: str, hidden: int, layers: int = 2, workers: int | None
                     blas: int = 1) -> Workload:
     cfg, params = _charlm_setup(cell, hidden, layers)
     ids = np.random.default_rng(2).integers(0, VOCAB, EVAL_BATCH * SEQ + 1).astype(np.uint8)
-    team = Team(cfg, params, EVAL_BATCH, threads.workers(workers, EVAL_BATCH), {"text": ids}, threads=blas)
+    team = NumpyTeam(cfg, params, EVAL_BATCH, threads.workers(workers, EVAL_BATCH), {"text": ids}, threads=blas)
 
     def run(k):
         with threads.limited(blas):

@@ -20,32 +20,29 @@ from pathlib import Path
 
 import numpy as np
 
-from charlm import checkpoint
+from charlm import checkpoint, defaults, rundir
 from charlm.config import ModelConfig
 from charlm.data import files
-from charlm.engines import parallel
 from charlm.errors import CharlmError, UsageError
 from charlm.nn.sample import Settings, UnseenChars, generate, stream_rngs, unknown_chars
+from charlm.nn.score import Score
 from charlm.report import probes
-from charlm.training import loop as train_mod
-from charlm.training import plans
+from charlm.training import loop, plans
 from charlm.use import beam as beam_mod
-from charlm.use.evaluate import Score
+from charlm.use import evaluate
 from charlm.use.session import Session
-
-DEFAULT = Settings()
 
 
 class Model:
     """A trained model, as `load` returns it. `path` is the checkpoint file it came from."""
 
-    def __init__(self, path: str | Path, prefer: str = "best.pkl"):
+    def __init__(self, path: str | Path, prefer: str = rundir.BEST):
         ckpt, cfg, params, vocab = checkpoint.load_model(path, prefer)
         self.checkpoint, self.config, self.params, self.vocab = ckpt, cfg, params, vocab
         self.path = ckpt.path
 
     def __repr__(self) -> str:
-        return f"<charlm.Model {plans.describe(self.config)}, {len(self.vocab):,} chars, from {self.path}>"
+        return f"<charlm.Model {self.config.describe()}, {len(self.vocab):,} chars, from {self.path}>"
 
     @property
     def chars(self) -> str:
@@ -60,8 +57,8 @@ class Model:
             raise UnseenChars(what, bad, "skip_unknown=True drops them")
         return "".join(ch for ch in text if ch not in bad) if bad else text
 
-    def generate(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
-                 top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, num_samples: int = 1,
+    def generate(self, prime: str = "", *, length: int = defaults.LENGTH, temperature: float = defaults.TEMPERATURE,
+                 top_k: int = defaults.TOP_K, top_p: float = defaults.TOP_P, num_samples: int = 1,
                  seed: int | None = None, first: int = 0, rng: np.random.Generator | None = None,
                  stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Iterator[list[str]]:
         """Stream `num_samples` texts together: the prime, then one character per stream per step
@@ -75,8 +72,8 @@ class Model:
                         temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rngs,
                         stop=stop, lines=lines)
 
-    def sample(self, prime: str = "", *, length: int = DEFAULT.length, temperature: float = DEFAULT.temperature,
-               top_k: int = DEFAULT.top_k, top_p: float = DEFAULT.top_p, seed: int | None = None,
+    def sample(self, prime: str = "", *, length: int = defaults.LENGTH, temperature: float = defaults.TEMPERATURE,
+               top_k: int = defaults.TOP_K, top_p: float = defaults.TOP_P, seed: int | None = None,
                stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> str:
         """One text: the prime and up to `length` generated characters. Same seed, same text: the
         first of `generate`'s, and `charlm sample --seed`'s. It ends early after the first of `stop`
@@ -85,8 +82,8 @@ class Model:
                                                   top_p=top_p, seed=seed, stop=stop, lines=lines,
                                                   skip_unknown=skip_unknown))
 
-    def beam(self, prime: str = "", *, width: int = 4, length: int = 100, stop: Sequence[str] = (),
-             lines: int = 0, skip_unknown: bool = False) -> beam_mod.Beam:
+    def beam(self, prime: str = "", *, width: int = defaults.BEAM_WIDTH, length: int = defaults.BEAM_LENGTH,
+             stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> beam_mod.Beam:
         """The likeliest continuation of `length` characters that `width` beams find
         (width 1 is greedy), with its log-probability: see charlm/use/beam.py."""
         return beam_mod.search(self.params, self.config, self.vocab, width=width, length=length,
@@ -100,21 +97,22 @@ class Model:
         but the first are scored)."""
         return self.score_ids(self.ids(text, skip_unknown))
 
-    def score_ids(self, ids: np.ndarray, *, batch: int = 64, seq_len: int = 256, workers: int | None = None,
-                  threads: int | None = None, progress: Callable[[int], None] | None = None) -> Score:
+    def score_ids(self, ids: np.ndarray, *, batch: int = defaults.EVAL_BATCH, seq_len: int = defaults.EVAL_SEQ_LEN,
+                  workers: int | None = None, threads: int | None = None,
+                  progress: Callable[[int], None] | None = None) -> Score:
         """`score` for text already encoded (ids into `chars`), laid out in `batch` lanes (see
         charlm/use/evaluate.py) and shared by `workers` processes."""
         if len(ids) < 2:
             raise CharlmError("needs at least 2 characters in the model's vocabulary to score")
-        return parallel.score(self.params, self.config, ids, batch=batch, seq_len=seq_len, workers=workers,
+        return evaluate.score(self.params, self.config, ids, batch=batch, seq_len=seq_len, workers=workers,
                               threads_n=threads, progress=progress)
 
     def surprisal(self, text: str, *, skip_unknown: bool = False) -> np.ndarray:
         """−log₂ p(character | the text before it), one per character; nan for the first."""
         return probes.surprisal(self.params, self.config, self.ids(text, skip_unknown)).bits
 
-    def session(self, *, temperature: float = DEFAULT.temperature, top_k: int = DEFAULT.top_k,
-                top_p: float = DEFAULT.top_p, length: int = DEFAULT.length, seed: int | None = None,
+    def session(self, *, temperature: float = defaults.TEMPERATURE, top_k: int = defaults.TOP_K,
+                top_p: float = defaults.TOP_P, length: int = defaults.LENGTH, seed: int | None = None,
                 stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Session:
         """An interactive session (charlm/use/session.py): `session.handle(line)` answers a line.
         It draws from the generator of `sample`'s text with the same seed: its first answer to a
@@ -123,38 +121,34 @@ class Model:
                        stream_rngs(seed)[0], stop, lines, skip_unknown)
 
 
-def load(path: str | Path, prefer: str = "best.pkl") -> Model:
+def load(path: str | Path, prefer: str = rundir.BEST) -> Model:
     """A model from a checkpoint file, or a run directory (its `prefer`: best.pkl, else last.pkl)."""
     return Model(path, prefer)
 
 
-OPTIONS = plans.ARCH + plans.OPTIM + plans.TRAIN
-
-
 def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "utf-8",
-          threads: int | None = None, on_event: Callable[[dict], None] | None = None, **options) -> Model:
+        threads: int | None = None, on_event: Callable[[dict], None] | None = None, **options) -> Model:
     """Train a model on the text file `corpus` with the defaults of `charlm train` (options
     given win; their names are those of the command's options with _ for -, e.g.
     max_steps=200, hidden=128, time_budget=60). Checkpoints go to `out` (default
     runs/<corpus name>, as the command picks it). `on_event` receives each event of
-    charlm/training/loop.py, and {"event": "note", "text": …} for what was chosen and why.
-    Returns the best model (the last one when there is no validation split)."""
-    unknown = sorted(set(options) - set(OPTIONS))
+    charlm/training/loop.py, the notes on what was chosen and why first.
+    Returns the best model (the last one when there is no validation split). A Ctrl-C
+    stops the run after its step, saves last.pkl, and raises KeyboardInterrupt."""
+    unknown = sorted(set(options) - set(plans.OPTIONS))
     if unknown:
-        raise UsageError(f"charlm.fit has no option {unknown[0]!r}; it takes {', '.join(OPTIONS)}")
+        raise UsageError(f"charlm.fit has no option {unknown[0]!r}; it takes {', '.join(plans.OPTIONS)}")
     tell = on_event or (lambda event: None)
-
-    def note(text: str) -> None:
-        tell({"event": train_mod.NOTE, "text": text})
-
     source = files.expand([Path(corpus)], None)
-    with plans.new_run_dir(out, source) as run_dir:
-        plan = plans.start(source, run_dir, options, encoding, threads, note, note)
-        for event in train_mod.run(plan.data, run_dir, plan.mcfg, plan.ocfg, plan.tcfg, None, threads_n=threads):
+    with rundir.new_run_dir(None if out is None else Path(out), source.name) as run_dir:
+        plan = plans.start(source, run_dir, options, encoding=encoding, threads_n=threads)
+        for event in loop.run(plan):
             tell(event)
-            if event["event"] == train_mod.DIVERGED:
+            if event["event"] == loop.DIVERGED:
                 raise CharlmError(f"training diverged at step {event['step']} (loss {event['loss']:.3g}); "
                                   f"try a lower lr (now {plan.ocfg.lr:g})")
+            if event["event"] == loop.DONE and event["reason"] == loop.INTERRUPTED:
+                raise KeyboardInterrupt
     return load(run_dir)
 
 

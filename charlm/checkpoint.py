@@ -1,24 +1,21 @@
-"""Checkpoints: the one owner of their layout. Pickled plain data, written atomically,
+"""Checkpoints: the one owner of their format. Pickled plain data, written atomically,
 loaded by a restricted unpickler, validated, and read back as a typed `Checkpoint`.
 
-On disk a checkpoint is a dict of builtins and numpy arrays only — no pickled classes:
+On disk a checkpoint is a dict of builtins and numpy arrays only — no pickled classes —
+holding "format" ("charlm-checkpoint"), "version", and the stored fields of `Checkpoint`
+below: that dataclass is the one list of what a checkpoint holds, each field naming its
+key in the file, its stored type, and whether a resume needs it. `payload(...)` builds
+the dict (the one writer), `load(...)` checks it and returns a `Checkpoint` (the one
+reader): nothing else in charlm reads a checkpoint's keys.
 
-    format "charlm-checkpoint", version, charlm_version,
-    model_config, train_config, optim_config      (dataclasses as dicts)
-    vocab {"chars", "counts"}, params {name: array}, optimizer {"step", "slots"}
-    progress {"step", "epoch", "window", "chars", "elapsed"}, carried_state {"h", "c"},
-    rng (numpy bit-generator state), best_val_loss, history [...],
-    corpus {"path", "encoding", "fingerprint"} (several files: also "files", "inputs", "glob"),
-    init_from {"path", "sha256", "step", "corpus", "added_chars", "init_from"} (fine-tuned runs only)
+Version 2 dropped "rng", the generator state after initialisation, which nothing read:
+dropout masks come from (seed, step, rank). Version-1 files still load and resume.
 
-`payload(...)` builds that dict (the one writer), `load(...)` checks it and returns
-a `Checkpoint` (the one reader): nothing else in charlm reads a checkpoint's keys.
-
-Saving writes a temporary file beside the target, fsyncs it and renames it into
-place, so a crash or `kill -9` at any instant leaves the previous file intact.
-Loading refuses every global except the three numpy needs to rebuild an array:
-a crafted pickle that names anything else (os.system, builtins.eval, …) is
-rejected before anything runs.
+Saving writes a temporary file beside the target, fsyncs it and renames it into place,
+so a crash or `kill -9` at any instant leaves the previous file intact. Loading admits
+only the four globals numpy needs to rebuild an array (`_reconstruct`, `_frombuffer`,
+`ndarray` and `dtype`, under numpy's old and new module names): a crafted pickle that
+names anything else (os.system, builtins.eval, …) is refused before anything runs.
 """
 
 from __future__ import annotations
@@ -26,22 +23,23 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from charlm import __version__
+from charlm import __version__, rundir
 from charlm.config import ModelConfig, OptimConfig, TrainConfig
+from charlm.data.files import CorpusRecord
 from charlm.data.vocab import Vocab
 from charlm.errors import CharlmError
 from charlm.fileio import atomic_write
 from charlm.nn import model
 
 FORMAT = "charlm-checkpoint"
-VERSION = 1
+VERSION = 2
 PROTOCOL = 4  # arrays pickle through _reconstruct/ndarray/dtype only
-REQUIRED = ("model_config", "vocab", "params")
 
 _ALLOWED = {
     ("numpy._core.multiarray", "_reconstruct"),
@@ -63,45 +61,42 @@ class Progress:
     elapsed: float                  # seconds of training (validation excluded)
 
 
-@dataclass(frozen=True)
-class CorpusRecord:
-    """Which text a run trained on: where it was, how it was decoded, its fingerprint; for a
-    corpus of several files, which files, from which inputs (charlm/data/files.py)."""
-    path: str
-    encoding: str
-    fingerprint: dict               # {"sha256", "bytes", …} (charlm/data/corpus.py)
-    files: tuple | None = None      # the files read, in order (several files only)
-    inputs: tuple | None = None     # the paths given (files and folders)
-    glob: str | None = None         # the pattern folders were searched with
-
-    def to_dict(self) -> dict:
-        """As stored (Corpus.record()): the several-file fields only when there are several."""
-        d = {"path": self.path, "encoding": self.encoding, "fingerprint": self.fingerprint}
-        if self.files is not None:
-            d |= {"files": list(self.files), "inputs": list(self.inputs or ()), "glob": self.glob}
-        return d
+def _stored(key: str, kind: type, *, need: str = "resume", write: Callable = lambda v: v,
+            read: Callable = lambda v: v, empty: Callable[[], object] = lambda: None):
+    """A field that the file stores under `key`, as a `kind`. need: "always" (every checkpoint has it),
+    "resume" (a resume needs it) or "optional" (written only when set). write/read convert between
+    the typed value and the stored one; empty() is the value when the file has none."""
+    return field(default_factory=empty, metadata={"key": key, "kind": kind, "need": need, "write": write, "read": read})
 
 
-@dataclass(frozen=True)
+def _config(cls, defaults: dict | None = None) -> Callable[[dict], object]:
+    return lambda d: build_config(cls, {**(defaults or {}), **d})
+
+
+@dataclass(frozen=True, kw_only=True)
 class Checkpoint:
-    """A loaded, validated checkpoint. The model fields are always there; the training
-    fields are None in a file written without them (a resume needs them all)."""
-    path: Path                      # the file it was read from
-    version: int                    # format version
-    saved_by: str | None            # the charlm version that wrote it
-    model: ModelConfig
-    vocab: Vocab
-    params: dict                    # {name: array}, the shapes model.param_shapes gives
-    optim: OptimConfig | None = None
-    train: TrainConfig | None = None
-    optimizer: dict | None = None   # {"step": int, "slots": {slot: {name: array}}}
-    progress: Progress | None = None
-    carried_state: dict | None = None   # {"h": (L, B, H)} (+ "c" for LSTM)
-    rng: dict | None = None         # the generator state after initialisation
-    best_val_loss: float | None = None
-    history: list = dataclasses.field(default_factory=list)   # [{step, seconds, train_loss, val_loss}]
-    corpus: CorpusRecord | None = None
-    init_from: dict | None = None   # a fine-tuned run: the checkpoint its weights came from
+    """A loaded, validated checkpoint: the one list of what a checkpoint holds. The model fields
+    are always there; the training fields are None in a file written without them."""
+    path: Path                      # the file it was read from (not stored)
+    version: int = VERSION          # format version (stored as "version")
+    saved_by: str | None = _stored("charlm_version", str, need="optional")   # the charlm that wrote it
+    model: ModelConfig = _stored("model_config", dict, need="always", write=dataclasses.asdict,
+                                 read=_config(ModelConfig))
+    vocab: Vocab = _stored("vocab", dict, need="always", write=Vocab.to_dict, read=Vocab.from_dict)
+    params: dict = _stored("params", dict, need="always")               # {name: array}, as model.param_shapes
+    optim: OptimConfig | None = _stored("optim_config", dict, write=dataclasses.asdict, read=_config(OptimConfig))
+    # a run saved before --patience existed had none: it resumes without one
+    train: TrainConfig | None = _stored("train_config", dict, write=dataclasses.asdict,
+                                        read=_config(TrainConfig, {"patience": 0}))
+    optimizer: dict | None = _stored("optimizer", dict)                 # {"step": int, "slots": {slot: {name: array}}}
+    progress: Progress | None = _stored("progress", dict, write=dataclasses.asdict,
+                                        read=lambda d: Progress(**{k: d[k] for k in Progress.__dataclass_fields__}))
+    carried_state: dict | None = _stored("carried_state", dict)         # {"h": (L, B, H)} (+ "c" for LSTM)
+    best_val_loss: float | None = _stored("best_val_loss", object,
+                                          read=lambda v: float(v) if isinstance(v, (int, float)) else None)
+    history: list = _stored("history", list, read=list, empty=list)     # [{step, seconds, train_loss, val_loss}]
+    corpus: CorpusRecord | None = _stored("corpus", dict, write=CorpusRecord.to_dict, read=CorpusRecord.from_dict)
+    init_from: dict | None = _stored("init_from", dict, need="optional")  # fine-tuned: where its weights came from
 
     @property
     def run_dir(self) -> Path:
@@ -117,27 +112,23 @@ class Checkpoint:
         return self.corpus.encoding if self.corpus else "utf-8"
 
 
-def payload(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, vocab: Vocab, params: dict,
-            optimizer: dict, progress: dict, carried_state: dict, rng: dict, best_val_loss: float | None,
-            history: list, corpus: dict, init_from: dict | None = None) -> dict:
-    """The one writer of the layout: everything that defines a run at an instant, as plain data.
-    corpus: Corpus.record(); init_from: a fine-tuned run's origin (charlm/training/init_from.py)."""
-    return {
-        "charlm_version": __version__,
-        "model_config": dataclasses.asdict(mcfg),
-        "train_config": dataclasses.asdict(tcfg),
-        "optim_config": dataclasses.asdict(ocfg),
-        "vocab": vocab.to_dict(),
-        "params": params,
-        "optimizer": optimizer,
-        "progress": dict(progress),
-        "carried_state": carried_state,
-        "rng": rng,
-        "best_val_loss": best_val_loss,
-        "history": history,
-        "corpus": corpus,
-        **({"init_from": init_from} if init_from else {}),
-    }
+STORED = {f.metadata["key"]: f for f in dataclasses.fields(Checkpoint) if "key" in f.metadata}
+REQUIRED = tuple(k for k, f in STORED.items() if f.metadata["need"] == "always")
+TRAINING = tuple(k for k, f in STORED.items() if f.metadata["need"] == "resume")   # what a resume needs
+
+
+def payload(**values) -> dict:
+    """The one writer of the layout: `Checkpoint`'s fields (all of them but path, version and
+    saved_by; an optional one may be None) → the stored dict."""
+    names = {f.name for f in STORED.values()} - {"saved_by"}
+    if set(values) != names:
+        raise TypeError(f"a checkpoint needs exactly {sorted(names)}; got {sorted(values)}")
+    out = {"charlm_version": __version__}
+    for key, f in STORED.items():
+        value = values.get(f.name)
+        if f.name != "saved_by" and not (value is None and f.metadata["need"] == "optional"):
+            out[key] = value if value is None else f.metadata["write"](value)
+    return out
 
 
 class _Refused(Exception):
@@ -162,20 +153,20 @@ def save(path: str | Path, payload: dict) -> None:
         raise CharlmError(f"could not save checkpoint {path}: {e.strerror or e}{previous}") from None
 
 
-def resolve(path: str | Path, prefer: str = "best.pkl") -> Path:
+def resolve(path: str | Path, prefer: str = rundir.BEST) -> Path:
     """A checkpoint file, or a run directory (its `prefer`, else the other one)."""
     path = Path(path)
     if path.is_dir():
-        for name in (prefer, "last.pkl", "best.pkl"):
+        for name in (prefer, rundir.LAST, rundir.BEST):
             if (path / name).is_file():
                 return path / name
-        raise CharlmError(f"no checkpoint in {path} (expected best.pkl or last.pkl)")
+        raise CharlmError(f"no checkpoint in {path} (expected {rundir.BEST} or {rundir.LAST})")
     if not path.exists():
         raise CharlmError(f"checkpoint not found: {path}")
     return path
 
 
-def load(path: str | Path, prefer: str = "best.pkl", training: bool = False) -> Checkpoint:
+def load(path: str | Path, prefer: str = rundir.BEST, training: bool = False) -> Checkpoint:
     """Load and validate a checkpoint; every failure is a one-line CharlmError.
     training=True also requires everything a resume needs (optimizer, progress, …)."""
     path = resolve(path, prefer)
@@ -215,29 +206,15 @@ def _unpickle(path: Path) -> dict:
 
 
 def _typed(data: dict, path: Path) -> Checkpoint:
-    """The validated dict as a Checkpoint."""
-    cfg, vocab = _model_and_vocab(data, str(path))
-    try:
-        optim_cfg = build_config(OptimConfig, data["optim_config"]) if "optim_config" in data else None
-        # a run saved before --patience existed had none: it resumes without one
-        train_cfg = build_config(TrainConfig, {"patience": 0, **data["train_config"]}) if "train_config" in data \
-            else None
-        corpus = data.get("corpus")
-        corpus = corpus and CorpusRecord(
-            str(corpus["path"]), corpus.get("encoding") or "utf-8", dict(corpus.get("fingerprint") or {}),
-            *((tuple(corpus["files"]), tuple(corpus["inputs"]), corpus.get("glob")) if "files" in corpus else ()))
-    except (TypeError, KeyError, ValueError, CharlmError) as e:
-        raise CharlmError(f"{path} has an invalid configuration: {e}") from None
-    progress = data.get("progress")
-    best = data.get("best_val_loss")
-    return Checkpoint(
-        path=path, version=data["version"], saved_by=data.get("charlm_version"), model=cfg, vocab=vocab,
-        params=data["params"], optim=optim_cfg, train=train_cfg, optimizer=data.get("optimizer"),
-        progress=Progress(**{k: progress[k] for k in ("step", "epoch", "window", "chars", "elapsed")})
-        if progress else None,
-        carried_state=data.get("carried_state"), rng=data.get("rng"),
-        best_val_loss=float(best) if isinstance(best, (int, float)) else None,
-        history=list(data.get("history") or []), corpus=corpus, init_from=data.get("init_from"))
+    """The validated dict as a Checkpoint (fields it does not have are None)."""
+    values = {}
+    for key, f in STORED.items():
+        if key in data:
+            try:
+                values[f.name] = f.metadata["read"](data[key])
+            except (TypeError, KeyError, ValueError, CharlmError) as e:
+                raise CharlmError(f"{path} has an invalid {key}: {e}") from None
+    return Checkpoint(path=path, version=data["version"], **values)
 
 
 def build_config(cls, d: dict | None):
@@ -247,11 +224,6 @@ def build_config(cls, d: dict | None):
     return cls(**{k: v for k, v in (d or {}).items() if k in names})
 
 
-TRAINING = ("optimizer", "progress", "carried_state", "rng", "best_val_loss", "history", "corpus",
-            "train_config", "optim_config")
-_KINDS = {"model_config": dict, "vocab": dict, "params": dict, "train_config": dict, "optim_config": dict,
-          "optimizer": dict, "progress": dict, "carried_state": dict, "rng": dict, "history": list,
-          "corpus": dict, "init_from": dict}
 
 
 def validate(ckpt: dict, where: str) -> None:
@@ -260,7 +232,8 @@ def validate(ckpt: dict, where: str) -> None:
     def bad(what: str) -> CharlmError:
         return CharlmError(f"{where}: {what} (damaged checkpoint?)")
 
-    for key, kind in _KINDS.items():
+    for key, f in STORED.items():
+        kind = f.metadata["kind"]
         if key in ckpt and not isinstance(ckpt[key], kind):
             raise bad(f"field {key!r} should be a {kind.__name__}, not {type(ckpt[key]).__name__}")
     cfg, _ = _model_and_vocab(ckpt, where)
@@ -329,7 +302,7 @@ def _model_and_vocab(ckpt: dict, where: str) -> tuple[ModelConfig, Vocab]:
     return cfg, vocab
 
 
-def load_model(path: str | Path, prefer: str = "best.pkl") -> tuple[Checkpoint, ModelConfig, dict, Vocab]:
+def load_model(path: str | Path, prefer: str = rundir.BEST) -> tuple[Checkpoint, ModelConfig, dict, Vocab]:
     """(checkpoint, model config, verified params, vocab) from a checkpoint or run directory."""
     ckpt = load(path, prefer)
     return ckpt, ckpt.model, ckpt.params, ckpt.vocab

@@ -9,7 +9,6 @@ optimizers, schedules, engines) are named here; nn/ and engines/ implement them.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -52,6 +51,12 @@ class ModelConfig:
     def gates(self) -> int:
         return GATES[self.cell]
 
+    def describe(self) -> str:
+        """e.g. "gru 2×256, embedding 256 input, dropout 0.2"."""
+        inp = f"embedding {self.embedding_dim}" if self.embedding_dim else "one-hot"
+        extra = (f", dropout {self.dropout:g}" if self.dropout else "") + (", tied" if self.tie_weights else "")
+        return f"{self.cell} {self.layers}×{self.hidden}, {inp} input{extra}"
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -91,12 +96,12 @@ class TrainConfig:
     epochs: float | None = None     # stop after this many passes; 0 = no limit
     time_budget: float | None = None  # stop after this many seconds of training, validation excluded; 0 = none
     val_fraction: float = defaults.VAL_FRACTION    # last fraction of the text held out for validation
-    eval_every: int | None = None   # validate and checkpoint every this many steps; None = defaults.eval_every
+    eval_every: int | None = None   # validate and checkpoint every this many steps; None = decided by the plan
     val_max_chars: int = defaults.VAL_MAX_CHARS    # validate on this many chars during training (0 = all)
     log_every: int = defaults.LOG_EVERY            # metrics.jsonl line every this many steps
     sample_every: int = defaults.SAMPLE_EVERY      # sample every this many validations, 10% of a run apart; 0 = never
     seed: int = defaults.SEED       # init, dropout masks: same seed, same run
-    workers: int = 0                # processes sharing the lanes (0 = by charlm/threads.py); same K, same run
+    workers: int = 0                # processes sharing the lanes (0 = decided by the plan, charlm/threads.py)
     patience: int | None = None     # stop after this many validations without a new best; 0 = never;
                                     # None = defaults.PATIENCE when there is a validation split
     engine: str = defaults.ENGINE   # numpy | torch (charlm/engines): who computes the steps; same model either way
@@ -124,13 +129,3 @@ class TrainConfig:
             raise UsageError("--patience needs a validation split to watch; drop --val-fraction 0")
         if self.engine not in ENGINES:
             raise UsageError(f"unknown engine {self.engine!r}; choose one of {', '.join(ENGINES)}")
-
-    def with_eval_every(self, train_chars: int) -> TrainConfig:
-        """This config with eval_every decided when it was not given: defaults.EVAL_EVERY,
-        or one epoch of `train_chars` when that is shorter (not with no validation split)."""
-        if self.eval_every is not None:
-            return self
-        every = defaults.EVAL_EVERY
-        if self.val_fraction > 0:
-            every = defaults.eval_every(every, train_chars, self.batch_size, self.seq_len)
-        return dataclasses.replace(self, eval_every=every)

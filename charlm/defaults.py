@@ -41,8 +41,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from charlm.data import batches
-
 
 @dataclass(frozen=True)
 class Tier:
@@ -79,6 +77,19 @@ VAL_FINAL_FACTOR = 10       # … and the end scores the best parameters on up t
 LOG_EVERY, SAMPLE_EVERY, SEED = 10, 5, 1337
 PATIENCE = 5                # a run with a validation split stops after this many validations without a new best
 ENGINE = "numpy"            # charlm's own; --engine torch is the optional PyTorch one (charlm/engines)
+
+# Writing text (`charlm sample`, the API, the interactive session, the report's samples).
+TEMPERATURE, TOP_K, TOP_P, LENGTH = 0.8, 0, 1.0, 500   # 0.8: varied but mostly words; top-k 0 and top-p 1 = all
+BEAM_WIDTH, BEAM_LENGTH = 4, 100                      # `Model.beam` (the CLI asks for --beam K itself)
+TRAINING_SAMPLE = {"length": 200, "temperature": TEMPERATURE, "seed": 0}  # what a run writes as it trains
+# Scoring (`charlm eval perplexity`, `Model.score`, and validation during training, so that a run's own
+# scores are the ones `eval perplexity` gives): EVAL_BATCH lanes read side by side, EVAL_SEQ_LEN
+# characters per forward window (the state is carried across windows; the window changes no score).
+EVAL_BATCH, EVAL_SEQ_LEN = 64, 256
+# The report (`charlm report`): a passage of REPORT_CHARS, samples of REPORT_SAMPLE_LENGTH at each
+# temperature, drawn from REPORT_SEED.
+REPORT_CHARS, REPORT_SAMPLE_LENGTH, REPORT_SEED = 2000, 300, 0
+REPORT_TEMPERATURES = (0.2, 0.5, 0.8, 1.0)
 
 
 def learning_rate(optimizer: str) -> float:
@@ -137,10 +148,3 @@ def rule() -> str:
             f"epoch if that is shorter (not under {MIN_EVAL_EVERY}), on the first {VAL_MAX_CHARS:,} held-out "
             f"characters; the best checkpoint is scored on up to {VAL_FINAL_FACTOR} times as many at the end. "
             "Options you give win.")
-
-
-def eval_every(every: int, train_chars: int, batch: int, seq_len: int) -> int:
-    """Steps between validations: `every`, or one epoch if that is shorter, but
-    not under 10 steps (or `every`, if less) however short an epoch is."""
-    epoch = batches.windows_per_epoch(train_chars, batches.fit_batch(train_chars, batch, seq_len), seq_len)
-    return min(every, max(epoch, MIN_EVAL_EVERY))

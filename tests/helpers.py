@@ -39,3 +39,20 @@ def stored(path: Path) -> dict:
     pickle), for tests that damage one field and write it back."""
     import pickle
     return pickle.loads(Path(path).read_bytes())
+
+
+def run_events(plan, stop_at: int | None = None) -> list[dict]:
+    """Every event of training `plan`; with stop_at, a Ctrl-C (SIGINT to this process, as a user's
+    would be) once that many steps have been taken."""
+    import signal
+
+    from charlm.training import loop
+
+    events, steps = [], 0
+    for ev in loop.run(plan):
+        events.append(ev)
+        if ev["event"] == loop.STEP:
+            steps += 1
+            if steps == stop_at:
+                os.kill(os.getpid(), signal.SIGINT)
+    return events

@@ -21,7 +21,8 @@ def payload(value=1.0):
     """A structurally valid checkpoint of a tiny RNN whose every weight is `value`."""
     shapes = model.param_shapes(ModelConfig(**CFG))
     return {"model_config": CFG, "vocab": {"chars": "abc", "counts": [1, 1, 1]},
-            "params": {k: np.full(s, value, np.float32) for k, s in shapes.items()}, "rng": {"state": 2**100}}
+            "params": {k: np.full(s, value, np.float32) for k, s in shapes.items()},
+            "init_from": {"path": "/x/best.pkl", "step": 2**100}}
 
 
 def test_roundtrip_keeps_arrays_and_plain_data(tmp_path):
@@ -30,7 +31,7 @@ def test_roundtrip_keeps_arrays_and_plain_data(tmp_path):
     data = checkpoint.load(path)
     assert stored(path)["format"] == checkpoint.FORMAT and data.version == checkpoint.VERSION
     np.testing.assert_array_equal(data.params["decoder.weight"], np.full((3, 2), 3.0, np.float32))
-    assert data.params["decoder.weight"].dtype == np.float32 and data.rng["state"] == 2**100
+    assert data.params["decoder.weight"].dtype == np.float32 and data.init_from["step"] == 2**100
     assert data.model == ModelConfig(**CFG) and data.vocab.chars == "abc" and data.progress is None
 
 

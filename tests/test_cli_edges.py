@@ -85,7 +85,7 @@ def test_no_validation_split(ws, tmp_path):
 
 def test_resume_names_a_different_file_or_a_changed_one(ws, tmp_path):
     err = assert_one_line_error(run(["train", "--resume", ws["run"], ws["other"], "--max-steps", "6"],
-                                    cwd=tmp_path), ERROR, "different file")
+                                    cwd=tmp_path), ERROR, "a different text from the run")
     assert str(ws["corpus"]) in err and "changed" not in err
     own = tmp_path / "own.txt"
     own.write_text(_text(), encoding="utf-8")
@@ -93,7 +93,7 @@ def test_resume_names_a_different_file_or_a_changed_one(ws, tmp_path):
     own.write_text(_text()[::-1], encoding="utf-8")
     before = (tmp_path / "R" / "last.pkl").read_bytes()
     assert_one_line_error(run(["train", "--resume", tmp_path / "R", "--max-steps", "6"], cwd=tmp_path),
-                          ERROR, "changed since the checkpoint")
+                          ERROR, "changed since the run was trained on it")
     assert (tmp_path / "R" / "last.pkl").read_bytes() == before
 
 

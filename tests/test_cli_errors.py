@@ -215,7 +215,7 @@ CASES = (
          "already holds a run"),
         ("train-resume-missing", ["train", "--resume", "{missing}"], ERROR, "not found"),
         ("train-resume-with-out", ["train", "--resume", "{run}", "--out", "{tmp}/branch"], USAGE,
-         "--out names a new run's directory"),
+         "is not the directory of the run being resumed"),
         ("train-out-current-dir", ["train", "{corpus}", "--out", "", "--max-steps", "1"], USAGE,
          "--out needs a directory name"),
         ("train-device-numpy-engine", ["train", "{corpus}", "--out", "{tmp}/out", "--device", "cuda"], USAGE,

@@ -8,8 +8,12 @@ rich's own Console exits 1 there, and silences stdout even when stderr broke.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,16 +22,17 @@ from rich.text import Text
 
 from charlm.data.vocab import listing
 from charlm.errors import CharlmError, UsageError
-from charlm.training.plans import RUNS
-
-LATEST = RUNS / "latest"
-
+from charlm.rundir import LATEST
 
 
 def drop(stream) -> None:
     """Send what `stream` still buffers, and every later write to it, to /dev/null: its reader left."""
+    _to_devnull(stream.fileno())
+
+
+def _to_devnull(fd: int) -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, stream.fileno())
+    os.dup2(devnull, fd)
     os.close(devnull)
 
 
@@ -113,3 +118,52 @@ def model_path(model: Path | None, given_as: str = "--model") -> Path:
                           f"or give {given_as} as a checkpoint or run directory")
     raise CharlmError(f"no {given_as} given and no runs/latest here yet: train one with `charlm train CORPUS`, "
                       f"or give {given_as} as a checkpoint or run directory")
+
+
+class _Survivor(io.TextIOBase):
+    """A text stream that drops what its reader is no longer there to read: after the first
+    write to a closed pipe, its file descriptor points at /dev/null and nothing more is said."""
+
+    def __init__(self, stream, fd: int):
+        self.stream, self.fd, self.gone = stream, fd, False
+
+    def _try(self, action):
+        if not self.gone:
+            try:
+                return action()
+            except OSError as e:
+                if not isinstance(e, BrokenPipeError) and e.errno != errno.EPIPE:
+                    raise
+                self.gone = True
+                _to_devnull(self.fd)  # what is still buffered goes there too
+        return None
+
+    def write(self, text: str) -> int:
+        self._try(lambda: self.stream.write(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._try(self.stream.flush)
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return self.stream.encoding
+
+
+@contextlib.contextmanager
+def surviving_closed_output() -> Iterator[None]:
+    """`charlm train … 2>&1 | head`: a reader that leaves must not end a training run. From the
+    first write to a closed stdout or stderr on, what would go there is dropped, and the run
+    goes on and saves as it would have."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Survivor(sys.stdout, 1), _Survivor(sys.stderr, 2)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved

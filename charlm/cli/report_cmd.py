@@ -12,7 +12,7 @@ import typer
 from rich.cells import cell_len
 from rich.text import Text
 
-from charlm import checkpoint
+from charlm import checkpoint, defaults, rundir
 from charlm.checkpoint import Checkpoint
 from charlm.cli import common
 from charlm.cli.common import either, err, model_path, note_excluded, say
@@ -66,9 +66,11 @@ def report(
     text: Annotated[Path | None, typer.Option("--text", metavar="FILE", help="Text for the surprisal and "
                                                   "activation views", show_default="the run's held-out text")] = None,
     chars: Annotated[int, typer.Option("--chars", min=0, help="Length of the passage in characters "
-                                       f"(0 = all, up to {ALL_CHARS:,})")] = 2000,
-    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the samples")] = 0,
-    sample_length: Annotated[int, typer.Option("--sample-length", min=1, help="Characters per sample")] = 300,
+                                       f"(0 = all, up to {ALL_CHARS:,})")] = defaults.REPORT_CHARS,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Random seed of the samples")
+                    ] = defaults.REPORT_SEED,
+    sample_length: Annotated[int, typer.Option("--sample-length", min=1, help="Characters per sample")
+                             ] = defaults.REPORT_SAMPLE_LENGTH,
     encoding: EncodingOpt = None,
     model: ModelOpt = None,
 ):
@@ -89,16 +91,16 @@ def report(
     command = ["charlm", "report", str(run_dir or "runs/latest"), "--chars", str(chars), "--seed", str(seed),
                "--sample-length", str(sample_length)] + (["--text", str(text)] if text else [])
     history = ckpt.history
-    if (run / "last.pkl").is_file() and ckpt.path.name != "last.pkl":
+    if (run / rundir.LAST).is_file() and ckpt.path.name != rundir.LAST:
         try:  # last.pkl also holds the validations after the best one
-            history = checkpoint.load(run / "last.pkl").history or history
+            history = checkpoint.load(run / rundir.LAST).history or history
         except CharlmError:
             pass
     stages = {"samples": "writing samples", "surprisal": "scoring the passage",
               "activations": "recording activations", "page": "drawing the page",
               "gradients": "measuring gradient flow"}
     with err.status("charlm: building the report") as status:
-        page = report_mod.build(ckpt, cfg, params, vocab, ids, probe.read_metrics(run / "metrics.jsonl"),
+        page = report_mod.build(ckpt, cfg, params, vocab, ids, rundir.read_metrics(run),
                             source=source, excluded=excluded, shown=shown, seed=seed, sample_length=sample_length,
                             command=shlex.join(command), history=history,
                             progress=lambda stage: status.update(f"charlm: {stages[stage]}"))
@@ -114,7 +116,7 @@ def surprisal(
     file: Annotated[Path | None, typer.Argument(help="Text file to shade", metavar="FILE",
                                                    show_default="the run's held-out text")] = None,
     model: ModelOpt = None,
-    chars: CharsOpt = 2000,
+    chars: CharsOpt = defaults.REPORT_CHARS,
     encoding: EncodingOpt = None,
 ):
     """Shade each character of a text by how much it surprised the model (plain marks under NO_COLOR)."""

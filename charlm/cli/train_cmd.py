@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from charlm import defaults, threads
+from charlm import defaults, rundir, threads
 from charlm.cli import common, train_view
 from charlm.cli.common import err
 from charlm.cli.corpus_cmd import default_corpus
@@ -119,7 +119,8 @@ def train(
     sample_every: Annotated[int | None, _opt("--sample-every", "Print a sample every N validations, at most 10 "
                                                 "a run (0 = never)", T.sample_every, min=0)] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the final "
-                                        "summary (metrics.jsonl still logs every step)")] = False,
+                                        "summary (metrics.jsonl still logs every "
+                                        f"{T.log_every}th step and every validation)")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
                                                    "checkpoint", show_default=False)] = None,
     init_from: Annotated[Path | None, typer.Option("--init-from", help="Fine-tune: a new run on CORPUS that "
@@ -129,7 +130,8 @@ def train(
                                                       show_default=False)] = None,
     extend_vocab: Annotated[bool, typer.Option("--extend-vocab", help="With --init-from: give characters the "
                                                "model never saw fresh rows, instead of stopping")] = False,
-    encoding: Annotated[str, typer.Option("--encoding", help="Text encoding of the corpus")] = "utf-8",
+    encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding of the corpus",
+                                                    show_default="utf-8; a resume keeps the run's")] = None,
 ):
     """Train a model on text files (or fine-tune one); checkpoints go to the run directory (best.pkl, last.pkl)."""
     given = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items() if v is not None}
@@ -140,10 +142,7 @@ def train(
         raise UsageError("--extend-vocab only applies to fine-tuning, with --init-from")
     if not corpus and glob is not None and resume is None:
         raise UsageError("--glob picks files inside a folder, and no folder was given")
-    if resume is not None and out is not None:
-        raise UsageError(f"--out names a new run's directory; a resumed run goes on in its own ({resume}) — "
-                         "to branch a run, fine-tune from it: --init-from RUN --out NEW")
-    if out is not None and Path(out) == Path("."):
+    if out is not None and resume is None and Path(out) == Path("."):
         raise UsageError("--out needs a directory name for the run (not the current directory)")
     if "device" in given and given.get("engine") != "torch" and resume is None:
         raise UsageError("--device chooses where --engine torch trains; the numpy engine trains on the CPU")
@@ -151,38 +150,42 @@ def train(
     if rt is not None and "workers" in given:
         common.say("--workers is the numpy engine's; the torch engine's processes are torchrun's (--nproc_per_node)")
     try:
-        _train(corpus or [], glob, out, resume, init_from, extend_vocab, given, encoding, threads_n, quiet, device, rt)
+        with common.surviving_closed_output():
+            _train(corpus or [], glob, out, resume, init_from, extend_vocab, given, encoding, threads_n, quiet, device,
+                   rt)
     finally:
         launch.shutdown(rt)
 
 
 def _train(corpus: list[Path], glob: str | None, out: Path | None, resume: Path | None, init_from: Path | None,
-           extend_vocab: bool, given: dict, encoding: str, threads_n: int | None, quiet: bool, device: str,
+           extend_vocab: bool, given: dict, encoding: str | None, threads_n: int | None, quiet: bool, device: str,
            rt) -> None:
     """Plan the run (on rank 0 of a torchrun launch, which tells the others) and train it."""
-    inform = (lambda line: None) if quiet else common.say  # what was chosen and why; warnings always show
-
     def go(plan: plans.Plan) -> None:
         if launch.leads(rt):
-            train_view.show(plan, threads_n, quiet, device)
+            train_view.show(plan, quiet)
         else:
-            launch.follow(plan, threads_n, device)
+            launch.follow(plan)
 
     if resume is not None:
-        go(launch.share(rt, lambda: plans.resume(resume, corpus, glob, given, encoding, common.say)))
+        go(launch.share(rt, lambda: plans.resume(resume, corpus, glob, given, encoding=encoding, out=out,
+                                                 threads_n=threads_n, device=device)))
     elif not launch.leads(rt):
         go(launch.share(rt, None))
     else:
         with contextlib.ExitStack() as stack:  # a failed start or run leaves no empty run directory behind
             def start() -> plans.Plan:  # inside share: under torchrun, a refusal here reaches every rank
                 source = files.expand(corpus or [default_corpus(lambda msg: err.print(msg))], glob)
-                run_dir = stack.enter_context(plans.new_run_dir(out, source))
+                run_dir = stack.enter_context(rundir.new_run_dir(out, source.name))
                 if init_from is not None:
-                    plan = plans.fine_tune(source, run_dir, init_from, extend_vocab, given, encoding, inform,
-                                          common.say)
+                    plan = plans.fine_tune(source, run_dir, init_from, extend_vocab, given,
+                                           encoding=encoding or "utf-8", threads_n=threads_n, device=device)
                 else:
-                    plan = plans.start(source, run_dir, given, encoding, threads_n, inform, common.say)
-                inform(_settings(plan, given))
+                    with err.status("charlm: planning the run") as status:
+                        plan = plans.start(source, run_dir, given, encoding=encoding or "utf-8", threads_n=threads_n,
+                                           device=device, status=lambda text: status.update(f"charlm: {text}"))
+                if not quiet:
+                    common.say(_settings(plan, given))
                 return plan
             go(launch.share(rt, start))
 
@@ -197,5 +200,5 @@ def _settings(plan: plans.Plan, given: dict) -> str:
         step = plan.init.record["step"]
         origin = (f"fine-tuning the model of {plan.init.record['path']}" + (f" (step {step})" if step else "")
                   + f" with a fresh optimizer and the defaults of a new run{yours}")
-    return (f"{origin}: {plans.describe(plan.mcfg)}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
+    return (f"{origin}: {plan.mcfg.describe()}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
             "`charlm train --help` gives the rule, and options you give win")

@@ -8,43 +8,28 @@ renders and links, the run itself is the library's.
 from __future__ import annotations
 
 import math
-import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from charlm import threads
-from charlm.cli.common import LATEST, RUNS, err
+from charlm import rundir
+from charlm.cli.common import err
 from charlm.cli.sparkline import sparkline
 from charlm.config import TrainConfig
 from charlm.errors import CharlmError
-from charlm.training import early_stop, plans
-from charlm.training import loop as train_mod
+from charlm.training import loop, plans
 
 
-def show(plan: plans.Plan, threads_n: int | None, quiet: bool, device: str = "auto") -> None:
-    """Run `train.run` and render its events: a progress bar (or log lines), validations, samples."""
-    stop = {"requested": False}
-
-    def on_sigint(signum, frame):
-        if stop["requested"]:
-            raise KeyboardInterrupt
-        stop["requested"] = True
-        tqdm.write("charlm: Ctrl-C — finishing this step and saving last.pkl (Ctrl-C again to abort)",
-                   file=sys.stderr)
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    view = _View(plan, threads_n, quiet)
+def show(plan: plans.Plan, quiet: bool) -> None:
+    """Run the plan (charlm/training/loop.py's `run`) and render its events: a progress bar (or log
+    lines), validations, samples, the summary."""
+    view = _View(plan, quiet)
     try:
-        for ev in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, plan.checkpoint,
-                                should_stop=lambda: stop["requested"], threads_n=threads_n, device=device,
-                                init=plan.init):
+        for ev in loop.run(plan, on_stop_requested=view.stopping):
             getattr(view, ev["event"])(ev)
     finally:
-        signal.signal(signal.SIGINT, previous)
         if view.bar:
             view.bar.close()
 
@@ -53,11 +38,11 @@ class _View:
     """What the terminal (or a log file) shows of a run: one method per event of charlm/training/loop.py,
     named as the event is."""
 
-    def __init__(self, plan: plans.Plan, threads_n: int | None, quiet: bool):
-        self.plan, self.threads_n, self.quiet = plan, threads_n, quiet
+    def __init__(self, plan: plans.Plan, quiet: bool):
+        self.plan, self.quiet = plan, quiet
         self.bar = None
         self.tty = sys.stderr.isatty() and not quiet
-        self.val, self.linked = None, False
+        self.val, self.linked, self.link_note = None, False, None
         self.last_line = -math.inf               # a log file sees the first step's line, then one per 30 s
         self.progress_at, self.shown_at = 0.0, -1.0  # the fraction of the run at the last validation line shown
 
@@ -68,13 +53,17 @@ class _View:
         if not self.quiet:
             self.say(line)
 
+    def stopping(self) -> None:  # the first Ctrl-C (a second one aborts)
+        tqdm.write("charlm: Ctrl-C — finishing this step and saving last.pkl (Ctrl-C again to abort)",
+                   file=sys.stderr)
+
     def note(self, ev: dict) -> None:  # a choice explained (not under --quiet), or a change to what was asked
         (self.chat if ev.get("chosen") else self.say)(f"charlm: {ev['text']}")
 
     def start(self, ev: dict) -> None:
         plan, tcfg, ocfg = self.plan, self.plan.tcfg, self.plan.ocfg
         verb = "resuming" if plan.checkpoint else "fine-tuning" if plan.init else "training"
-        self.chat(f"charlm: {verb} {plans.describe(plan.mcfg)} on {plan.data.path} — V={len(plan.data.vocab)}, "
+        self.chat(f"charlm: {verb} {plan.mcfg.describe()} on {plan.data.path} — V={len(plan.data.vocab)}, "
                   f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
                   f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
                   f"({ocfg.schedule}), {_budget(tcfg)} → {plan.run_dir}")
@@ -82,7 +71,7 @@ class _View:
         if ev["val_slice"]:
             final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"
             slice_ = f"validating on the first {ev['val_slice']:,} of them during training, on {final} at the end"
-        who = ev.get("engine") or _workers(ev["workers"], ev["batch"], threads.blas_threads(self.threads_n))
+        who = ev.get("engine") or _workers(ev["workers"], ev["batch"], plan.threads)
         self.chat(f"charlm: {who}; {ev['val_chars']:,} validation chars, {slice_}")
         self.bar = tqdm(total=1000, file=sys.stderr, disable=not self.tty, dynamic_ncols=True, leave=True,
                         bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}", desc="train")
@@ -90,7 +79,7 @@ class _View:
     def step(self, ev: dict) -> None:
         self.progress_at = ev["fraction"]  # 0 with no budget: then every validation line is shown
         val = "-" if self.val is None else f"{self.val:.3f}"
-        status = (f"step {ev['step']} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
+        status = (f"step {ev['step']:,} ep {ev['epoch']} loss {ev['smoothed']:.3f} "
                   f"val {val} {ev['chars_per_sec'] / 1000:.1f}k chars/s")
         self.bar.n = min(int(1000 * ev["fraction"]), 1000)
         self.bar.set_postfix_str(status, refresh=False)
@@ -119,30 +108,29 @@ class _View:
                                 or self.progress_at - self.shown_at >= 0.05):
             self.shown_at = self.progress_at
             mark = " (best, saved best.pkl)" if ev["improved"] else ""
-            self.chat(f"step {ev['step']}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
+            self.chat(f"step {ev['step']:,}: val {val:.4f} nats/char, {val / math.log(2):.3f} bits/char{mark}")
 
     def sample(self, ev: dict) -> None:
-        self.chat(f"--- sample at step {ev['step']} ---\n{ev['text']}\n---")
+        self.chat(f"--- sample at step {ev['step']:,} ---\n{ev['text']}\n---")
 
     def diverged(self, ev: dict) -> None:
         run_dir, lr = self.plan.run_dir, self.plan.ocfg.lr
-        kept = (f"{run_dir}/last.pkl holds the last good checkpoint" if (run_dir / "last.pkl").exists()
+        kept = (f"{run_dir / rundir.LAST} holds the last good checkpoint" if (run_dir / rundir.LAST).exists()
                 else "no checkpoint had been saved yet")
-        raise CharlmError(f"training diverged at step {ev['step']} (loss {ev['loss']:.3g}); stopped, "
+        raise CharlmError(f"training diverged at step {ev['step']:,} (loss {ev['loss']:.3g}); stopped, "
                           f"{kept}; try a lower --lr (now {lr:g}, e.g. --lr {lr / 3:.2g})")
 
     def done(self, ev: dict) -> None:
         self.bar.close()
         self._link()
-        ckpt = self.plan.checkpoint
-        _summary(ev, self.plan.run_dir, self.plan.tcfg, ckpt.step if ckpt else None)
+        _summary(ev, self.plan.run_dir, self.plan.tcfg, self.link_note if not self.quiet else None)
 
     def _link(self) -> None:
-        """Point runs/latest here once the run has a checkpoint (never before)."""
+        """Point runs/latest here once the run has a checkpoint (never before); what it says of it
+        waits for the summary, so that it does not break into the progress lines."""
         if not self.linked:
             self.linked = True
-            if note := _link_latest(self.plan.run_dir):
-                self.chat(note)
+            self.link_note = _link_latest(self.plan.run_dir)
 
 
 def _workers(k: int, batch: int, n_threads: int) -> str:
@@ -166,10 +154,11 @@ def _raised(tcfg: TrainConfig) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, resumed_at: int | None) -> None:
-    if ev["reason"] == "interrupted":
-        err.print(f"charlm: interrupted at step {ev['step']}; saved {run_dir}/last.pkl. Resume with:\n"
-                  f"  charlm train --resume {run_dir}")
+def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, link_note: str | None) -> None:
+    run = rundir.quote(run_dir)  # as a command line reads it back
+    if ev["reason"] == loop.INTERRUPTED:
+        err.print(f"charlm: interrupted at step {ev['step']:,}; saved {run_dir / rundir.LAST}"
+                  + (f"\n{link_note}" if link_note else "") + f"\nResume with:\n  charlm train --resume {run}")
         raise SystemExit(130)
     vals = [h["val_loss"] for h in ev.get("history", []) if h.get("val_loss") is not None]
     if len(vals) > 1:
@@ -184,29 +173,21 @@ def _summary(ev: dict, run_dir: Path, tcfg: TrainConfig, resumed_at: int | None)
         score += (f" on the first {ev['val_chars']['val']:,} validation chars; on {span}: {whole:.4f} nats/char "
                   f"({whole / math.log(2):.3f} bits/char)")
     scored = "TEXT_FILE " if not tcfg.val_fraction else ""  # with no validation split, a file to score
-    err.print(f"charlm: done — {ev['reason']} after {ev['step']} steps in {ev['elapsed']:.0f}s; {score}\n"
-              f"  checkpoints: {run_dir}/best.pkl, {run_dir}/last.pkl\n"
-              f"  next: charlm sample --model {run_dir}   |   charlm eval perplexity {scored}--model {run_dir}")
-    if ev["step"] == resumed_at and ev["reason"] == early_stop.reason(tcfg.patience, ev.get("history", [])):
+    err.print(f"charlm: done — {ev['reason']} after {ev['step']:,} steps in {ev['elapsed']:.0f}s; {score}\n"
+              f"  checkpoints: {run_dir / rundir.BEST}, {run_dir / rundir.LAST}\n"
+              + (f"{link_note}\n" if link_note else "") +
+              f"  next: charlm sample --model {run}   |   charlm eval perplexity {scored}--model {run}")
+    if not ev["trained"] and ev["stopped_early"]:
         err.print(f"charlm: this run had already stopped early, so nothing was trained; to train on, allow more "
-                  f"validations without improvement: charlm train --resume {run_dir} --patience {2 * tcfg.patience}")
-    elif ev["step"] == resumed_at:
+                  f"validations without improvement: charlm train --resume {run} --patience {2 * tcfg.patience}")
+    elif not ev["trained"]:
         err.print(f"charlm: this run had already reached its budget, so nothing was trained; to train on, "
-                  f"raise it: charlm train --resume {run_dir} {_raised(tcfg)}")
+                  f"raise it: charlm train --resume {run} {_raised(tcfg)}")
 
 
 def _link_latest(run_dir: Path) -> str | None:
-    """runs/latest -> the run directory, replaced atomically (best effort); returns a note to show.
-    A run whose --out is outside ./runs updates runs/latest only where ./runs already exists."""
-    outside = RUNS.resolve() not in run_dir.resolve().parents
-    if outside and not RUNS.is_dir():
-        return f"charlm: no ./runs here, so no runs/latest was made; name this run with --model {run_dir}"
-    try:
-        RUNS.mkdir(exist_ok=True)
-        tmp = RUNS / f".latest-{os.getpid()}"
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(os.path.relpath(run_dir.resolve(), RUNS.resolve()))
-        os.replace(tmp, LATEST)
-    except OSError:
-        return None
-    return f"charlm: runs/latest now points at {run_dir}" if outside else None
+    """Point runs/latest here (charlm/rundir.py); the note to show, if any."""
+    linked = rundir.link_latest(run_dir)
+    if linked is False:
+        return f"charlm: no ./runs here, so no runs/latest was made; name this run with --model {rundir.quote(run_dir)}"
+    return f"charlm: runs/latest now points at {run_dir}" if linked else None

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from charlm import __version__, checkpoint, threads
+from charlm import __version__, checkpoint, defaults, threads
 from charlm.api import Model
 from charlm.cli.common import either, err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
@@ -41,8 +41,9 @@ def perplexity(
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on characters outside the vocabulary")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lanes scored in parallel")] = 64,
-    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Window length")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Lanes scored in parallel")
+                          ] = defaults.EVAL_BATCH,
+    seq_len: Annotated[int, typer.Option("--seq-len", min=1, help="Window length")] = defaults.EVAL_SEQ_LEN,
     encoding: Annotated[str | None, typer.Option("--encoding", help="Text encoding of FILE",
                                                     show_default="the training corpus's")] = None,
     workers: WorkersOpt = None,

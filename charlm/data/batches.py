@@ -4,14 +4,17 @@ Lane b is ids[b·L : (b+1)·L] with L = ⌊len/B⌋, so each lane reads the text
 order and the final state of window k is the right initial state for window
 k+1. Window k is columns [kT, (k+1)T) of the lanes (targets shifted by one).
 Everything here is a view of the (memmapped) ids: nothing is copied until a
-window is handed to the model.
+window is handed to the model. A `FileSlice` names a stretch of the ids on disk, so
+that worker processes map it themselves instead of receiving a copy.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, UsageError
 
 
 def lanes(ids: np.ndarray, batch: int) -> np.ndarray:
@@ -31,8 +34,8 @@ def fit_batch(n: int, batch: int, seq_len: int) -> int:
         return batch
     fitting = n // (seq_len + 1)
     if fitting < 1:
-        raise CharlmError(f"the training text has only {n:,} characters, too short for one window of "
-                          f"--seq-len {seq_len} (needs {seq_len + 1:,}); use a smaller --seq-len or more text")
+        raise UsageError(f"the training text has only {n:,} characters, too short for one window of "
+                         f"--seq-len {seq_len} (needs {seq_len + 1:,}); use a smaller --seq-len or more text")
     return fitting
 
 
@@ -76,3 +79,21 @@ def eval_lanes(ids: np.ndarray, batch: int, warmup: int):
     warm = ids[starts[:, None] - W + np.arange(W)]          # (B, W)
     tail = (ids[B * L: m], ids[B * L + 1: m + 1])           # (r,), (r,)
     return x, y, warm, tail
+
+
+@dataclass(frozen=True)
+class FileSlice:
+    """ids[start:stop] of a raw id file (the corpus's memmapped cache), opened by each rank."""
+    path: str
+    dtype: str
+    start: int
+    stop: int
+
+    def open(self) -> np.ndarray:
+        """(stop − start,) read-only memmap of the slice."""
+        itemsize = np.dtype(self.dtype).itemsize
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.start * itemsize,
+                         shape=(self.stop - self.start,))
+
+    def __len__(self) -> int:
+        return self.stop - self.start

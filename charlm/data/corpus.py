@@ -28,9 +28,11 @@ from pathlib import Path
 import numpy as np
 
 from charlm.data import files as files_mod
-from charlm.data.files import CHUNK_BYTES, Source, check_readable
+from charlm.data.batches import FileSlice
+from charlm.data.files import CHUNK_BYTES, CorpusRecord, Source, check_readable
 from charlm.data.vocab import Vocab, listing
 from charlm.errors import CharlmError
+from charlm.rundir import CORPUS_IDS, CORPUS_META
 
 CACHE_VERSION = 2
 
@@ -44,15 +46,23 @@ class Corpus:
     ids: np.ndarray           # (n,) memmap of uint8/16/32 ids, read-only
     source: Source            # the files it was read from
 
-    def record(self) -> dict:
+    def record(self) -> CorpusRecord:
         """The checkpoint's description of the corpus: enough to find and check it again."""
-        return {"path": self.path, "encoding": self.encoding, "fingerprint": self.fingerprint,
-                **self.source.record()}
+        return CorpusRecord.from_dict({"path": self.path, "encoding": self.encoding,
+                                       "fingerprint": self.fingerprint, **self.source.record()})
 
     def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
         """(train ids, validation ids): the last `val_fraction` is validation, contiguous."""
         n_train = train_length(len(self.ids), val_fraction)
         return self.ids[:n_train], self.ids[n_train:]
+
+    def slice(self, start: int, stop: int) -> np.ndarray | FileSlice:
+        """ids[start:stop] as worker processes should read them: straight from the id cache
+        file when there is one (no copy, whatever the corpus's size), else the array."""
+        ids = self.ids
+        if isinstance(ids, np.memmap) and ids.filename and ids.offset == 0 and ids.ndim == 1:
+            return FileSlice(str(ids.filename), ids.dtype.str, start, stop)
+        return ids[start:stop]
 
 
 def train_length(n: int, val_fraction: float) -> int:
@@ -62,7 +72,7 @@ def train_length(n: int, val_fraction: float) -> int:
 
 def cached_length(cache_dir: Path) -> int | None:
     """The corpus length (characters) the id cache in `cache_dir` describes; None without a cache."""
-    meta = _read_meta(Path(cache_dir) / "corpus.json")
+    meta = _read_meta(Path(cache_dir) / CORPUS_META)
     return meta.get("n") if meta else None
 
 
@@ -179,7 +189,7 @@ def load(source: Source | str | Path, cache_dir: Path, encoding: str = "utf-8",
         check_readable(path)
         source = Source((str(path),), (str(path),))
     cache_dir.mkdir(parents=True, exist_ok=True)
-    meta_path, ids_path = cache_dir / "corpus.json", cache_dir / "corpus.ids"
+    meta_path, ids_path = cache_dir / CORPUS_META, cache_dir / CORPUS_IDS
     quick = files_mod.quick(source)
     meta = _read_meta(meta_path)
     if meta and meta["files"] == list(source.files) and meta["encoding"] == encoding and ids_path.exists() \
@@ -255,6 +265,24 @@ def _open(meta: dict, ids_path: Path, source: Source) -> Corpus:
     vocab = Vocab.from_dict(meta["vocab"])
     ids = np.memmap(ids_path, dtype=vocab.id_dtype, mode="r", shape=(meta["n"],))
     return Corpus(source.label, meta["encoding"], meta["fingerprint"], vocab, ids, source)
+
+
+def reopen(record: CorpusRecord, cache_dir: Path, vocab: Vocab, why: str, source: Source | None = None,
+           note: Callable[[str], None] = lambda text: None) -> Corpus:
+    """The text a run trained on, opened again in its model's vocabulary: the recorded files (or
+    `source`, where the corpus moved), refused unless it is the same text, byte for byte. This is the
+    one check that a corpus is unchanged, for every path that needs it; `why` says what a
+    changed text would spoil ("resuming would not continue the same run")."""
+    source = source or record.source
+    gone = [f for f in source.files if not Path(f).is_file()]
+    if gone:
+        raise CharlmError(f"the run's corpus {gone[0]} is gone; {why}")
+    data = load(source, cache_dir, record.encoding, note, vocab, extend=True)
+    if data.vocab.chars != vocab.chars or data.fingerprint.get("sha256") != record.fingerprint.get("sha256"):
+        what = ("it changed since the run was trained on it" if data.path == record.path
+                else f"it is a different text from the run's corpus {record.path}")
+        raise CharlmError(f"{data.path} is not the text the run was trained on ({what}); {why}")
+    return data
 
 
 def _encoded(path: Path, vocab: Vocab, encoding: str):

@@ -177,11 +177,35 @@ def some(names: list[str] | tuple[str, ...], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (f" and {more:,} more" if more > 0 else "")
 
 
-def from_record(record: dict) -> Source:
-    """The Source a checkpoint's corpus entry describes, with its files as recorded."""
-    if "files" not in record:
-        return Source((record["path"],), (record["path"],))
-    return Source(tuple(record["files"]), tuple(record["inputs"]), record.get("glob"))
+@dataclass(frozen=True)
+class CorpusRecord:
+    """Which text a run trained on, as its checkpoint records it: where it was, how it was
+    decoded, its fingerprint; for a corpus of several files, which files from which inputs."""
+    path: str
+    encoding: str
+    fingerprint: dict               # {"sha256", "size", …} (see `fingerprint`)
+    files: tuple | None = None      # the files read, in order (several files only)
+    inputs: tuple | None = None     # the paths given (files and folders)
+    glob: str | None = None         # the pattern folders were searched with
+
+    def to_dict(self) -> dict:
+        """As stored: the several-file fields only when there are several."""
+        d = {"path": self.path, "encoding": self.encoding, "fingerprint": self.fingerprint}
+        if self.files is not None:
+            d |= {"files": list(self.files), "inputs": list(self.inputs or ()), "glob": self.glob}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CorpusRecord:
+        several = (tuple(d["files"]), tuple(d["inputs"]), d.get("glob")) if "files" in d else ()
+        return cls(str(d["path"]), d.get("encoding") or "utf-8", dict(d.get("fingerprint") or {}), *several)
+
+    @property
+    def source(self) -> Source:
+        """The files, as recorded."""
+        if self.files is None:
+            return Source((self.path,), (self.path,))
+        return Source(self.files, self.inputs or (), self.glob)
 
 
 def _hidden(rel: Path) -> bool:

@@ -39,33 +39,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from charlm import threads
 from charlm.config import ModelConfig
 from charlm.data import batches
+from charlm.data.batches import FileSlice
 from charlm.engines.flat import Layout
 from charlm.errors import CharlmError
-from charlm.nn import model
-from charlm.use import evaluate
+from charlm.nn import model, score
 
 ALIGN = 64  # bytes: every shared array starts on a cache line
-
-
-@dataclass(frozen=True)
-class FileSlice:
-    """ids[start:stop] of a raw id file (the corpus's memmapped cache), opened by each rank."""
-    path: str
-    dtype: str
-    start: int
-    stop: int
-
-    def open(self) -> np.ndarray:
-        """(stop − start,) read-only memmap of the slice."""
-        itemsize = np.dtype(self.dtype).itemsize
-        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.start * itemsize,
-                         shape=(self.stop - self.start,))
-
-    def __len__(self) -> int:
-        return self.stop - self.start
 
 
 @dataclass(frozen=True)
@@ -130,11 +111,10 @@ class _Rank:
 
     def score(self, source: str, batch: int, seq_len: int, warmup: int,
               progress: Callable[[int], None] | None = None) -> None:
-        """This rank's part of `evaluate.score_ids` over ids:source."""
+        """This rank's part of the lane walk (charlm/nn/score.py) over ids:source."""
         k = len(self.spec.shares)
-        total, count = evaluate.score_part(self.params, self.spec.cfg, self.a[f"ids:{source}"], batch=batch,
-                                           seq_len=seq_len, warmup=warmup, part=(self.rank, k),
-                                           progress=progress)
+        total, count = score.score_part(self.params, self.spec.cfg, self.a[f"ids:{source}"], batch=batch,
+                                        seq_len=seq_len, warmup=warmup, part=(self.rank, k), progress=progress)
         self.a["scores"][self.rank] = (total, count)
 
 
@@ -278,14 +258,14 @@ class Team:
             self._total += grads[r]
         return loss, self._total
 
-    def score(self, source: str, batch: int, seq_len: int, warmup: int = evaluate.WARMUP,
-              progress: Callable[[int], None] | None = None) -> evaluate.Score:
-        """`evaluate.score_ids` of ids:source under the current parameters, over all ranks.
+    def score(self, source: str, batch: int, seq_len: int, warmup: int = score.WARMUP,
+              progress: Callable[[int], None] | None = None) -> score.Score:
+        """`score.score_ids` of ids:source under the current parameters, over all ranks.
         `progress(n)` is called as rank 0 goes, with an estimate of all ranks' characters."""
         k = self.workers  # rank 0 reports its own characters, scaled to stand for every rank's
         self._all("score", source, batch, seq_len, warmup, progress=(lambda n: progress(n * k)) if progress else None)
         total, count = (float(v) for v in self.me.a["scores"].sum(axis=0))
-        return evaluate.Score(total / count if count else float("nan"), int(count))
+        return score.Score(total / count if count else float("nan"), int(count))
 
     def reset_state(self) -> None:
         for v in self.state.values():
@@ -309,16 +289,3 @@ class Team:
     def __exit__(self, *exc) -> None:
         self.close()
 
-
-def score(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int, seq_len: int,
-          workers: int | None = None, threads_n: int | None = None,
-          progress: Callable[[int], None] | None = None) -> evaluate.Score:
-    """`evaluate.score_ids` over worker processes (charlm/threads.py picks how many when
-    workers is None) with threads_n BLAS threads each: the same score, sooner."""
-    k = threads.score_workers(workers, len(ids))
-    n = threads.blas_threads(threads_n)
-    with threads.limited(n):
-        if k == 1:
-            return evaluate.score_ids(params, cfg, ids, batch=batch, seq_len=seq_len, progress=progress)
-        with Team(cfg, params, batch, min(k, batch), {"text": ids}, threads=n) as team:
-            return team.score("text", batch, seq_len, progress=progress)

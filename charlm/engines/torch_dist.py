@@ -5,20 +5,14 @@ Under torchrun (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR … in the environment
 process joins the process group: NCCL when it trains on a CUDA GPU (cuda:LOCAL_RANK),
 gloo on a CPU. torchrun's rendezvous makes the same code span several machines.
 
-Rank 0 alone plans the run (charlm/training/plans.py: defaults, the speed probe, checkpoint
-checks) and sends the plan to the others (`share_plan`), so every rank trains the
-same configuration from the same checkpoint even when the others cannot read it
-(another machine). Each rank then opens the corpus at the same path itself.
+Rank 0 alone plans a run and sends the plan to the others with `broadcast`
+(charlm/training/launch.py says who does what).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import socket
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -132,59 +126,6 @@ def broadcast(obj, rt: Runtime):
     box = [obj if rt.rank == 0 else None]
     dist.broadcast_object_list(box, src=0, device=rt.comm)
     return box[0]
-
-
-def share_plan(make_plan: Callable[[], object], rt: Runtime):
-    """Rank 0 runs `make_plan` (charlm/training/plans.py's start or resume) and every other rank
-    receives its result: the configs, the run directory, the checkpoint to resume,
-    and which text. A failure on rank 0 is reported there; the others exit quietly."""
-    from charlm.config import ModelConfig, OptimConfig, TrainConfig
-    from charlm.data import corpus as corpus_mod
-    from charlm.data import files
-    from charlm.training import plans
-
-    if rt.world == 1:
-        return make_plan()
-    if rt.rank == 0:
-        try:
-            plan = make_plan()
-        except BaseException:
-            broadcast(None, rt)
-            raise
-        broadcast({"run_dir": str(plan.run_dir), "record": plan.data.record(), "vocab": plan.data.vocab,
-                   "encoding": plan.data.encoding,
-                   "sha256": plan.data.fingerprint.get("sha256"), "chars": plan.data.vocab.chars,
-                   "host": socket.gethostname(), "checkpoint": plan.checkpoint, "init": plan.init,
-                   "configs": [dataclasses.asdict(c) for c in (plan.mcfg, plan.ocfg, plan.tcfg)]}, rt)
-        _corpus_turns(rt, lambda: None)
-        return plan
-    got = broadcast(None, rt)
-    if got is None:
-        raise SystemExit(1)  # rank 0 failed and said why
-    run_dir = Path(got["run_dir"])
-    # the id cache goes in the run directory: on rank 0's machine it is already built; elsewhere
-    # each machine builds its own (one rank per machine, then the others reuse it)
-    cache = run_dir if socket.gethostname() == got["host"] else run_dir / f"node-{socket.gethostname()}"
-    box = {}
-    source, vocab = files.from_record(got["record"]), got["vocab"]  # the model's vocabulary, in its order
-    _corpus_turns(rt, lambda: box.update(data=corpus_mod.load(source, cache, got["encoding"], vocab=vocab,
-                                                              extend=True)))
-    data = box["data"]
-    if data.vocab.chars != got["chars"] or data.fingerprint.get("sha256") != got["sha256"]:
-        raise CharlmError(f"rank {rt.rank}: {source.label} here is not the text rank 0 trains on; every machine "
-                          "needs the same corpus at the same path")
-    mcfg, ocfg, tcfg = (cls(**d) for cls, d in zip((ModelConfig, OptimConfig, TrainConfig), got["configs"],
-                                                   strict=True))
-    return plans.Plan(data, run_dir, mcfg, ocfg, tcfg, got["checkpoint"], got["init"])
-
-
-def _corpus_turns(rt: Runtime, load: Callable[[], None]) -> None:
-    """Every rank but 0 loads the corpus: first local rank 0 of each machine (which may build
-    the id cache), then, after a barrier, the rest (which reuse it)."""
-    for turn in (0, 1):
-        if rt.rank != 0 and (rt.local_rank == 0) == (turn == 0):
-            load()
-        barrier(rt)
 
 
 def barrier(rt: Runtime) -> None:

@@ -14,7 +14,8 @@ What the numpy engine does, done here the same way:
 - the optimizer is charlm/nn/optim.py's, formula for formula (Adam with ε on the
   bias-corrected √v, RMSprop, SGD with heavy-ball momentum), not torch.optim, with
   the same global-norm clipping; the moments are kept per parameter, on the device;
-- validation scores the text as evaluate.score_ids does (lanes, warm-up, tail).
+- validation walks the same lanes, warm-up and tail (charlm/nn/score.py's `walk`, with this
+  engine's forward pass).
 With dropout 0 the two engines agree loss by loss to float32 rounding
 (tests/engines/test_torch_engine.py). With dropout > 0 the masks are torch's own: a run is
 repeatable per engine (the generator is seeded by (seed, step, rank) each step, so a
@@ -46,11 +47,11 @@ from torch import nn
 
 from charlm.config import ModelConfig, OptimConfig
 from charlm.data import batches
+from charlm.data.batches import FileSlice
 from charlm.engines.flat import Layout
-from charlm.engines.parallel import FileSlice
 from charlm.engines.torch_dist import Runtime, pick_device, runtime
 from charlm.errors import CharlmError
-from charlm.use import evaluate
+from charlm.nn import score
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
 
@@ -244,8 +245,9 @@ class TorchTeam:
 
     @torch.no_grad()
     def update(self, grads: list[torch.Tensor], opt: dict, cfg: OptimConfig, lr: float) -> None:
-        """One step of charlm/nn/optim.py's `update`, the same formulas and the same order of
-        operations, on every parameter at once (torch._foreach_*)."""
+        """charlm/nn/optim.py's `update` restated in torch: the same formulas in the same order of
+        operations, on every parameter at once (torch._foreach_*). Change both together:
+        test_float64_step_is_charlm_s_formulas (tests/engines/test_torch_engine.py) holds them equal."""
         opt["step"] += 1
         t, ps, slots = opt["step"], self.tensors, opt["slots"]
         if cfg.name == "adam":
@@ -283,42 +285,27 @@ class TorchTeam:
     # ---------------------------------------------------------------- scoring
 
     @torch.no_grad()
-    def score(self, source: str, batch: int, seq_len: int, warmup: int = evaluate.WARMUP,
-              progress: Callable[[int], None] | None = None) -> evaluate.Score:
-        """evaluate.score_ids of ids:source under the current parameters: the same lanes,
-        warm-up and tail; the lanes split over the ranks, the sums added up."""
-        x_lanes, y_lanes, warm, (x_tail, y_tail) = batches.eval_lanes(self.ids[source], batch, warmup)
-        B, L = x_lanes.shape
-        lo, hi = batches.shares(B, self.workers)[self.rank]
-        total = torch.zeros(2, dtype=torch.float64, device=self.acc)         # nll sum, characters
+    def score(self, source: str, batch: int, seq_len: int, warmup: int = score.WARMUP,
+              progress: Callable[[int], None] | None = None) -> score.Score:
+        """The score of ids:source under the current parameters: charlm/nn/score.py's lane walk
+        with this engine's forward pass; the lanes split over the ranks, the sums added up."""
         self.net.eval()
-        if hi > lo:
-            state = self._zeros(hi - lo)
-            if warm.shape[1]:
-                _, final = self.net(self._ids(warm[lo:hi]), self._rnn_state(state))  # unscored
-                state = self._from_rnn(final)
-                if lo == 0:
-                    for v in state.values():
-                        v[:, 0] = 0                                          # lane 0 starts the text
-            for start in range(0, L, seq_len):
-                state = self._score(x_lanes[lo:hi, start: start + seq_len], y_lanes[lo:hi, start: start + seq_len],
-                                    state, total, progress)
-            if len(y_tail) and hi == B:
-                self._score(x_tail[None], y_tail[None], {k: v[:, -1:] for k, v in state.items()}, total, progress)
+
+        def forward(x: np.ndarray, y: np.ndarray, state: dict) -> tuple[torch.Tensor, dict]:
+            logits, final = self.net(self._ids(x), self._rnn_state(state))
+            nll = F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), self._ids(y).reshape(-1),
+                                  reduction="sum")
+            return nll.to(self.acc, torch.float64), self._from_rnn(final)
+
+        nll, count = score.walk(self.ids[source], forward, self._zeros, batch=batch, seq_len=seq_len,
+                                warmup=warmup, part=(self.rank, self.workers),
+                                progress=(lambda n: progress(n * self.workers)) if progress else None)
+        total = torch.tensor([float(nll), count], dtype=torch.float64, device=self.acc)  # nll sum, characters
         if self.workers > 1:
             total = total.to(self.rt.comm)
             dist.all_reduce(total)
         nll, count = (float(v) for v in total)
-        return evaluate.Score(nll / count if count else float("nan"), int(count))
-
-    def _score(self, x, y, state, total, progress):
-        logits, final = self.net(self._ids(x), self._rnn_state(state))
-        nll = F.cross_entropy(logits.reshape(-1, self.cfg.vocab_size), self._ids(y).reshape(-1), reduction="sum")
-        total[0] += nll.to(self.acc, torch.float64)
-        total[1] += y.size
-        if progress:
-            progress(y.size * self.workers)  # this rank's characters, standing for every rank's
-        return self._from_rnn(final)
+        return score.Score(nll / count if count else float("nan"), int(count))
 
     # ------------------------------------------------------------------- misc
 

@@ -18,8 +18,7 @@ import numpy as np
 from charlm.config import ModelConfig, OptimConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
-from charlm.nn import model, optim
-from charlm.nn.loss import softmax_cross_entropy
+from charlm.nn import model, optim, reference
 
 WORD = "hello"
 HIDDEN = 4          # H: small enough to print every unit
@@ -90,17 +89,12 @@ def train_step(params: dict, cfg: ModelConfig, ocfg: OptimConfig, opt_state: dic
 
 
 def snapshot(params: dict, cfg: ModelConfig, vocab: Vocab, ids: np.ndarray) -> Snapshot:
-    """Every step of reading ids (T+1,) from a zero state."""
+    """Every step of reading ids (T+1,) from a zero state, through the plain math of
+    charlm/nn/reference.py: the hidden state, the scores and the softmax at each step."""
     x, y = ids[None, :-1], ids[None, 1:]                                   # (1, T)
-    state = model.init_state(cfg, 1, params["decoder.bias"].dtype)
-    hidden = []
-    for t in range(x.shape[1]):                                            # one step at a time to see h
-        _, _, state, _ = model.forward(params, cfg, x[:, t:t + 1], None, state)
-        hidden.append(state["h"][-1, 0].copy())                            # (H,)
-    _, logits, _, _ = model.forward(params, cfg, x, None, model.init_state(cfg, 1, params["decoder.bias"].dtype),
-                                    want_logits=True)
-    scores = logits[0]                                                      # (T, V)
-    loss, _, probs = softmax_cross_entropy(scores.copy(), y[0])            # probs (T, V)
+    loss, logits, _, cache = reference.forward(params, cfg, x, y, model.init_state(cfg, 1, np.float64))
+    scores, probs = logits[0], cache["probs"][0]                           # (T, V) each
+    hidden = [h[0] for h in cache["tops"]]                                 # T × (H,) the top layer's h
     eye = np.eye(len(vocab), dtype=int)                                    # (V, V)
     steps = [Step(vocab.chars[i], eye[i].tolist(), hidden[t].tolist(), scores[t].tolist(), probs[t].tolist(),
                   vocab.chars[int(probs[t].argmax())], vocab.chars[int(y[0, t])])

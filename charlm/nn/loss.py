@@ -33,14 +33,23 @@ def softmax_cross_entropy(logits: np.ndarray, targets: np.ndarray
 
 
 def softmax_cross_entropy_backward(probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """d(mean nll)/d logits = (softmax − onehot) / M, written over `probs` (M, V)."""
+    """d(mean nll)/d logits = (softmax − onehot) / M: a new (M, V) array; `probs` is left as it was,
+    so a cache can be back-propagated more than once."""
     M = probs.shape[0]
-    probs[np.arange(M), targets] -= 1.0
-    probs *= 1.0 / M
-    return probs
+    dlogits = probs * (1.0 / M)                         # (M, V)
+    dlogits[np.arange(M), targets] -= 1.0 / M
+    return dlogits
 
 
 def cross_entropy_nll(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """Per-position nll (M,) only, for evaluation: no probabilities are formed.
     logits (M, V) is overwritten."""
     return _nll_and_exp(logits, targets)[0]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """log softmax of logits (M, V) in float64, row by row: z − max − log Σ exp(z − max)."""
+    z = logits.astype(np.float64)                       # (M, V) a copy: the caller's logits stay
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z

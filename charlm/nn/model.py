@@ -24,7 +24,8 @@ U(±1/√H) instead the input barely moves the gates and a 2×256 LSTM on
 tinyshakespeare sits at loss 3.25 for ~80 steps (2.21 at step 200 vs 1.78;
 benchmarks/RESULTS.md).
 
-Three ways through the model, each as lean as its job allows:
+The same model written plainly, step by step in float64, is charlm/nn/reference.py: the
+tests hold this file to it. Three ways through the model, each as lean as its job allows:
     forward / backward    training: every activation kept for backward
     evaluate              forward only, in short time chunks: per-position nll
     charlm/nn/stepping.py    one character at a time from a prepared run
@@ -218,8 +219,8 @@ def backward(params: dict, cfg: ModelConfig, cache: dict,
             else:
                 grads["rnn.weight_ih_l0"] = np.ascontiguousarray(dtable.T)  # (GH, V)
             continue
-        # LSTM / RNN: dxw is also the gradient w.r.t. h W_hhᵀ + b_hh, already summed
-        grads[f"rnn.bias_ih_l{k}"] = g["b_hh"].copy() if buf["dhh"] is buf["dxw"] else dxw.sum(axis=0)
+        # LSTM / RNN: dxw is also the gradient w.r.t. h W_hhᵀ + b_hh, already summed (GRU: r gates b_hn)
+        grads[f"rnn.bias_ih_l{k}"] = dxw.sum(axis=0) if recurrent.CELLS[cfg.cell].direct else g["b_hh"].copy()
         grads[f"rnn.weight_ih_l{k}"] = dxw.T @ x_in                         # (GH, D) one GEMM
         dx = dxw @ w_ih                                                     # (M, D)
         if k == 0:

@@ -36,15 +36,6 @@ def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
     return norm
 
 
-def clip_and_update(flat: np.ndarray, grad: np.ndarray, state: dict, cfg: OptimConfig, lr: float) -> float:
-    """A whole optimizer step on flat buffers (charlm/engines/flat.py): clip `grad` (P,) to
-    cfg.clip, then update `flat` (P,) in place. `state` is `init_state(cfg, {"all": flat})`.
-    Returns the norm before clipping."""
-    norm = clip_grads({"all": grad}, cfg.clip)
-    update({"all": flat}, {"all": grad}, state, cfg, lr)
-    return norm
-
-
 def learning_rate(cfg: OptimConfig, progress: float, step: int) -> float:
     """LR at `step` (0-based). `progress` in [0, 1] is how far the run is toward its end
     (steps or wall-clock, whichever budget binds); cosine decays over it after warm-up."""
@@ -61,7 +52,10 @@ def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: d
            cfg: OptimConfig, lr: float) -> None:
     """One optimizer step, in place on params and state. Each array is updated with
     `out=` operations through one scratch buffer, no temporaries; called with flat
-    buffers (charlm/engines/flat.py) the whole model is a handful of numpy calls."""
+    buffers (charlm/engines/flat.py) the whole model is a handful of numpy calls.
+    The torch engine restates these formulas in torch (TorchTeam.update in
+    charlm/engines/torch_team.py): change both together; tests/engines/test_torch_engine.py
+    (test_float64_step_is_charlm_s_formulas) holds them equal."""
     state["step"] += 1
     t = state["step"]
     slots = state["slots"]

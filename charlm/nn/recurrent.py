@@ -37,6 +37,9 @@ leaves `dxw`, the gradient w.r.t. the unscaled input pre-activations
 (X W_ihᵀ + b_ih), from which the caller gets dW_ih, db_ih and dX; dW_hh and
 db_hh are one GEMM / one sum after the loop. The scaling never reaches backward:
 it only needs the activated gates.
+
+Every equation here, without the tricks, is charlm/nn/reference.py: read it first; the tests
+hold this file to it (tests/nn/test_reference.py).
 """
 
 from __future__ import annotations
@@ -67,9 +70,9 @@ def activate(a: np.ndarray, act: np.ndarray, scaled: bool) -> None:
 
 
 def _rnn_step(t: int, hh: np.ndarray, b: Buffers) -> None:
-    a = b["gates"][t]                                   # (N, H)
+    a = b["gates"][t]                                   # (N, H) x W_ihᵀ + b_ih + b_hh
     a += hh
-    np.tanh(a, out=b["h"][t + 1])                       # (N, H)
+    np.tanh(a, out=b["h"][t + 1])                       # (N, H) h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
 
 
 def _rnn_step_back(t: int, dh: np.ndarray, b: Buffers) -> None:
@@ -87,7 +90,7 @@ def _lstm_step(t: int, hh: np.ndarray, b: Buffers) -> None:
     a = b["gates"][t]                                   # (N, 4H) -> activated i f g o
     H = a.shape[1] // 4
     a += hh
-    activate(a, b["act"], b["scaled"])
+    activate(a, b["act"], b["scaled"])                  # i, f, o = σ(·), g = tanh(·): one tanh for all four
     i, f, g, o = a[:, :H], a[:, H: 2 * H], a[:, 2 * H: 3 * H], a[:, 3 * H:]
     c, c_new, tc = b["c"][t], b["c"][t + 1], b["tc"][t]  # (N, H) each
     tmp = b["tmp"]                                      # (N, H)
@@ -138,12 +141,12 @@ def _gru_step(t: int, hh: np.ndarray, b: Buffers) -> None:
     np.add(hh[:, 2 * H:], b["b_hn"], out=hn)
     rz = a[:, : 2 * H]
     rz += hh[:, : 2 * H]
-    activate(rz, b["act"][:, : 2 * H], b["scaled"])
+    activate(rz, b["act"][:, : 2 * H], b["scaled"])     # r, z = σ(W_i· x + b_i· + W_h· h + b_h·)
     r, z, n = a[:, :H], a[:, H: 2 * H], a[:, 2 * H:]
     tmp = b["tmp"]                                      # (N, H)
     np.multiply(r, hn, out=tmp)
     n += tmp
-    np.tanh(n, out=n)
+    np.tanh(n, out=n)                                   # n = tanh(W_in x + b_in + r (W_hn h + b_hn))
     h, h_new = b["h"][t], b["h"][t + 1]                 # (N, H) each
     np.subtract(h, n, out=h_new)
     h_new *= z
@@ -271,6 +274,7 @@ def backward(dh_out: np.ndarray, b: Buffers) -> tuple[np.ndarray, dict, tuple]:
     xw, w_hh, h = b["gates"], b["w_hh"], b["h"]
     T, N, GH = xw.shape
     H = GH // GATES[b["cell"]]
+    b = dict(b)  # the forward's buffers are read, never written: the scratch below is this call's own
     b["dxw"] = np.empty_like(xw)                        # (T, N, GH)
     b["dhh"] = np.empty_like(xw) if cell.direct else b["dxw"]  # (T, N, GH) w.r.t. h W_hhᵀ + b_hh
     b["dc"] = np.zeros((N, H), xw.dtype)                # (N, H) carried dL/dc

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from charlm import defaults
 from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab, listing
 from charlm.errors import CharlmError, UsageError
@@ -54,10 +55,10 @@ def _uniforms(rng: Rngs, n: int) -> np.ndarray:
 @dataclass(frozen=True)
 class Settings:
     """How text is drawn: the defaults of `charlm sample`, the API and the interactive session."""
-    temperature: float = 0.8    # softmax temperature; 0 = greedy (always the likeliest character)
-    top_k: int = 0              # draw only from the K likeliest characters (0 = all)
-    top_p: float = 1.0          # nucleus: draw only from the smallest set holding this much probability
-    length: int = 500           # characters to generate (at most, with a stop)
+    temperature: float = defaults.TEMPERATURE   # softmax temperature; 0 = greedy (the likeliest character)
+    top_k: int = defaults.TOP_K                 # draw only from the K likeliest characters (0 = all)
+    top_p: float = defaults.TOP_P               # nucleus: only the smallest set holding this much probability
+    length: int = defaults.LENGTH               # characters to generate (at most, with a stop)
 
     def check(self) -> Settings:
         check_options(self.temperature, self.top_k, self.top_p, self.length)
@@ -218,7 +219,8 @@ def start(params: dict, cfg: ModelConfig, vocab: Vocab, prime: str, n: int,
 
 
 def generate(params: dict, cfg: ModelConfig, vocab: Vocab, *, length: int, prime: str = "",
-             temperature: float = 0.8, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1,
+             temperature: float = defaults.TEMPERATURE, top_k: int = defaults.TOP_K,
+             top_p: float = defaults.TOP_P, num_samples: int = 1,
              rng: Rngs, stop: Sequence[str] = (), lines: int = 0) -> Iterator[list[str]]:
     """Yield the text of N streams piece by piece: first the prime, then one character per step.
 

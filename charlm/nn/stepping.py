@@ -1,6 +1,6 @@
 """The model one character at a time: a prepared run of N streams, advanced in place.
 
-What `charlm sample`, `eval surprisal` and the report's probes use. `prepare` builds a
+What sampling, beam search, the interactive session and the report's activation view use. `prepare` builds a
 run once (like llama2.c's RunState: prepared weights, layer 0's input table, the
 decoder's Wᵀ, step buffers and the streams' state); `advance` feeds one id per stream
 and returns the next logits; `step` wraps them for callers that hold the state

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from charlm import defaults
 from charlm.checkpoint import Checkpoint
 from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab, listing
@@ -29,13 +30,13 @@ from charlm.report.colors import ACTIVATION_STOPS, OUTSIDE, SURPRISAL_STOPS, col
 from charlm.report.svg import esc as _esc
 from charlm.report.svg import line_chart
 
-TEMPERATURES = (0.2, 0.5, 0.8, 1.0)
 GLYPHS = {"\n": "↵", "\r": "\\r"}  # shown in place of characters that would not show
 
 
 def build(ckpt: Checkpoint, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndarray, metrics: list[dict], *,
           source: str, excluded: dict[str, int] | None = None, shown: str | None = None,
-          temperatures: Sequence[float] = TEMPERATURES, sample_length: int = 300, seed: int = 0, command: str = "",
+          temperatures: Sequence[float] = defaults.REPORT_TEMPERATURES,
+          sample_length: int = defaults.REPORT_SAMPLE_LENGTH, seed: int = defaults.REPORT_SEED, command: str = "",
           history: list[dict] | None = None, progress: Callable[[str], None] = lambda stage: None) -> str:
     """The whole page for a loaded model, a passage `ids` (n,) and the run's metrics rows
     (`history`: the run's validation history, if fuller than the checkpoint's). `shown`: the

@@ -12,12 +12,10 @@ Both start from the zero state, like evaluation.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -25,6 +23,7 @@ from charlm.checkpoint import Checkpoint
 from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model, stepping
+from charlm.nn.loss import log_softmax
 from charlm.nn.sample import generate
 
 LN2 = math.log(2)
@@ -76,9 +75,7 @@ def surprisal(params: dict, cfg: ModelConfig, ids: np.ndarray, top_k: int = 5,
     for t0 in range(0, n - 1, chunk):
         t1 = min(n - 1, t0 + chunk)
         _, logits, state, _ = model.forward(params, cfg, ids[None, t0:t1], None, state, want_logits=True)
-        z = logits[0].astype(np.float64)                                # (T, V) predicts chars t0+1 … t1
-        z -= z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))         # (T, V) log-softmax
+        logp = log_softmax(logits[0])                                   # (T, V) predicts chars t0+1 … t1
         rows = np.arange(t1 - t0)
         bits[t0 + 1: t1 + 1] = -logp[rows, ids[t0 + 1: t1 + 1]] / LN2
         best = np.argpartition(-logp, K - 1, axis=1)[:, :K] if K < cfg.vocab_size else \
@@ -200,23 +197,6 @@ def samples(params: dict, cfg: ModelConfig, vocab: Vocab, temperatures: Sequence
     return [(t, "".join(p[0] for p in generate(params, cfg, vocab, length=length, temperature=t,
                                                rng=np.random.default_rng(seed))))
             for t in temperatures]
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The lines of a run's metrics.jsonl as dicts (unreadable lines skipped; [] if there is none)."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
-    rows = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("step"), int):
-            rows.append(row)
-    return rows
 
 
 def curves(metrics: list[dict], history: list[dict]) -> dict[str, list[tuple[float, float, float]]]:

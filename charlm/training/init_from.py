@@ -26,7 +26,6 @@ from charlm.nn import model
 class Start:
     mcfg: ModelConfig                   # the checkpoint's architecture, V grown to the new vocabulary
     params: dict[str, np.ndarray]       # the trained weights, with fresh rows for new characters
-    rng_state: dict                     # the generator after drawing them (the checkpoint's "rng")
     record: dict                        # the checkpoint's "init_from": where the weights came from
 
 
@@ -48,4 +47,4 @@ def start(ckpt: Checkpoint, vocab: Vocab, seed: int) -> Start:
     path = ckpt.path.resolve()
     record = {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "step": ckpt.step,
               "corpus": ckpt.corpus and ckpt.corpus.path, "added_chars": added, "init_from": ckpt.init_from}
-    return Start(grown, params, rng.bit_generator.state, record)
+    return Start(grown, params, record)

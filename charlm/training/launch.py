@@ -1,21 +1,27 @@
 """How `charlm train` runs as one process or as one of torchrun's: who plans, who reports.
 
-With the numpy engine there is one launch (its worker processes are its own, charlm/
-parallel.py); under torchrun it is refused. With --engine torch, `runtime` joins
-torchrun's process group (charlm/engines/torch_dist.py); rank 0 plans the run and
-`share` sends the plan to the others, which train silently through `follow` while
-rank 0 reports. torch is imported only on the torch path.
+With the numpy engine there is one launch (its worker processes are its own,
+charlm/engines/parallel.py); under torchrun it is refused. With --engine torch, `runtime`
+joins torchrun's process group (charlm/engines/torch_dist.py); rank 0 alone plans the
+run (charlm/training/plans.py: defaults, the speed probe, checkpoint checks) and `share`
+sends the plan to the others, so every rank trains the same configuration from the
+same checkpoint even when the others cannot read it (another machine); each rank then
+opens the corpus at the same path itself. The other ranks train silently through
+`follow` while rank 0 reports. torch is imported only on the torch path.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import signal
+import socket
 from collections.abc import Callable
 
 from charlm import engines
+from charlm.data import corpus as corpus_mod
 from charlm.errors import CharlmError, UsageError
-from charlm.training import loop as train_mod
+from charlm.training import loop
+from charlm.training.plans import Plan
 
 
 def runtime(engine: str | None, device: str, threads_n: int | None):
@@ -37,38 +43,58 @@ def leads(rt) -> bool:
     return rt is None or rt.rank == 0
 
 
-def share(rt, make_plan: Callable | None):
-    """make_plan() here; under torchrun rank 0 runs it and the other ranks receive its plan
-    (they pass None)."""
+def share(rt, make_plan: Callable[[], Plan] | None) -> Plan:
+    """make_plan() here; under torchrun rank 0 runs it and every other rank (which passes None)
+    receives its result: the configs, the run directory, the checkpoint to resume, the starting
+    weights and which text. A failure on rank 0 is reported there; the others exit quietly."""
     if rt is None or rt.world == 1:
         return make_plan()
-    from charlm.engines import torch_dist
-    return torch_dist.share_plan(make_plan, rt)
+    from charlm.engines.torch_dist import barrier, broadcast
+    if rt.rank == 0:
+        try:
+            plan = make_plan()
+        except BaseException:
+            broadcast(None, rt)
+            raise
+        data = plan.data
+        broadcast({"plan": dataclasses.replace(plan, data=None), "record": data.record(), "vocab": data.vocab,
+                   "host": socket.gethostname()}, rt)
+        _corpus_turns(rt, lambda: None, barrier)
+        return plan
+    got = broadcast(None, rt)
+    if got is None:
+        raise SystemExit(1)  # rank 0 failed and said why
+    plan: Plan = got["plan"]
+    # the id cache goes in the run directory: on rank 0's machine it is already built; elsewhere
+    # each machine builds its own (one rank per machine, then the others reuse it)
+    host = socket.gethostname()
+    cache = plan.run_dir if host == got["host"] else plan.run_dir / f"node-{host}"
+    box = {}
+    why = f"rank {rt.rank} is not on the text rank 0 trains on: every machine needs the same corpus at the same path"
+    _corpus_turns(rt, lambda: box.update(data=corpus_mod.reopen(got["record"], cache, got["vocab"], why)), barrier)
+    return dataclasses.replace(plan, data=box["data"])
 
 
-def follow(plan, threads_n: int | None, device: str) -> None:
-    """A torch run's ranks but 0: the same loop, silent (rank 0 reports and writes). A Ctrl-C
+def _corpus_turns(rt, load: Callable[[], None], barrier: Callable) -> None:
+    """Every rank but 0 loads the corpus: first local rank 0 of each machine (which may build
+    the id cache), then, after a barrier, the rest (which reuse it)."""
+    for turn in (0, 1):
+        if rt.rank != 0 and (rt.local_rank == 0) == (turn == 0):
+            load()
+        barrier(rt)
+
+
+def follow(plan: Plan) -> None:
+    """A torch run's ranks but 0: the same run, silent (rank 0 reports and writes). A Ctrl-C
     here asks for the stop that every rank agrees on at the end of the step."""
-    stop = {"requested": False}
-
-    def on_sigint(signum, frame):
-        if stop["requested"]:
-            raise KeyboardInterrupt
-        stop["requested"] = True
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        for ev in train_mod.run(plan.data, plan.run_dir, plan.mcfg, plan.ocfg, plan.tcfg, plan.checkpoint,
-                                should_stop=lambda: stop["requested"], threads_n=threads_n, device=device,
-                                init=plan.init):
-            if ev["event"] == train_mod.DIVERGED:
+        for ev in loop.run(plan):
+            if ev["event"] == loop.DIVERGED:
                 raise SystemExit(1)
-            if ev["event"] == train_mod.DONE and ev["reason"] == "interrupted":
+            if ev["event"] == loop.DONE and ev["reason"] == loop.INTERRUPTED:
                 raise SystemExit(130)
     except CharlmError as e:  # rank 0 meets the same problem and reports it
         raise SystemExit(e.exit_code) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def shutdown(rt) -> None:
@@ -76,3 +102,4 @@ def shutdown(rt) -> None:
     if rt is not None:
         from charlm.engines import torch_dist
         torch_dist.shutdown()
+

@@ -12,42 +12,27 @@ import time
 
 import numpy as np
 
-from charlm import threads
+from charlm import engines, threads
 from charlm.config import ModelConfig, OptimConfig
-from charlm.engines.numpy_team import NumpyTeam
 from charlm.nn import model, optim
 
 WARMUP_STEPS = 1     # first touches of memory, lazy set-up
 TIMED_STEPS = 3
 
 
-def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
-                     workers: int | None = None, threads_n: int | None = None) -> float:
-    """Training steps per second of `cfg` on windows of `train_ids` (batch × seq_len),
-    with the worker processes and BLAS threads a run would use; forward, backward,
-    clipping and an Adam update, as `charlm.training.loop` takes a step."""
+def steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int, *, engine: str = "numpy",
+                     workers: int = 1, threads_n: int = 1, device: str = "auto") -> float:
+    """Training steps per second of `cfg` on windows of `train_ids` (batch × seq_len), on the
+    engine, worker processes, BLAS threads (or torch device, in this process alone: under
+    torchrun rank 0 probes for the run) that the run will use; forward, backward, clipping and
+    an Adam update, as the training loop takes a step."""
     params = model.init_params(cfg, np.random.default_rng(0))
-    n = threads.blas_threads(threads_n)
     ids, windows = _probe_ids(train_ids, batch, seq_len)
-    with threads.limited(n), NumpyTeam(cfg, params, batch, threads.workers(workers, batch), {"train": ids},
-                                       threads=n) as team:
+    with threads.limited(threads_n), engines.make_team(engine, cfg, params, batch, workers, {"train": ids},
+                                                       threads=threads_n, device=device,
+                                                       distributed=False) as team:
         team.reset_state()
         return _rate(team, params, windows, seq_len)
-
-
-def torch_steps_per_second(cfg: ModelConfig, train_ids: np.ndarray, batch: int, seq_len: int,
-                           device: str = "auto") -> float:
-    """`steps_per_second` for the torch engine (--engine torch): on `device`, in this process
-    alone (under torchrun, rank 0 probes for the run). torch is imported only here."""
-    import torch
-
-    from charlm.engines.torch_team import TorchTeam
-
-    params = model.init_params(cfg, np.random.default_rng(0))
-    ids, windows = _probe_ids(train_ids, batch, seq_len)
-    team = TorchTeam(cfg, params, batch, {"train": ids}, device=device, distributed=False)
-    finish = (lambda: torch.cuda.synchronize(team.device)) if team.device.type == "cuda" else (lambda: None)
-    return _rate(team, params, windows, seq_len, finish)
 
 
 def _probe_ids(train_ids: np.ndarray, batch: int, seq_len: int) -> tuple[np.ndarray, int]:
@@ -56,9 +41,9 @@ def _probe_ids(train_ids: np.ndarray, batch: int, seq_len: int) -> tuple[np.ndar
     return train_ids[: batch * (windows * seq_len + 1)], windows
 
 
-def _rate(team, params: dict, windows: int, seq_len: int, finish=lambda: None) -> float:
-    """Steps per second of a team (either engine, charlm/engines): WARMUP_STEPS untimed, then
-    TIMED_STEPS of step, clip and Adam update; `finish` waits for the device."""
+def _rate(team: engines.Team, params: dict, windows: int, seq_len: int) -> float:
+    """Steps per second of a team (either engine): WARMUP_STEPS untimed, then TIMED_STEPS of
+    step, clip and Adam update, ending with a read of the parameters (which waits for a GPU)."""
     ocfg = OptimConfig()
     opt = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
     t0 = 0.0
@@ -68,5 +53,5 @@ def _rate(team, params: dict, windows: int, seq_len: int, finish=lambda: None) -
         _, grad = team.train_step("train", step % windows, seq_len, step)
         team.clip_grads(grad, ocfg.clip)
         team.update(grad, opt, ocfg, ocfg.lr)
-    finish()
+    team.params  # noqa: B018  (copies them to the host: the device has finished)
     return TIMED_STEPS / (time.perf_counter() - t0)

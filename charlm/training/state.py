@@ -1,10 +1,10 @@
 """A training run in progress: its state, how it begins (fresh or resumed), and its clock.
 
-`begin` builds the state at a run's first step — fresh from the seed, or exactly as
-a checkpoint left it — and starts the team of processes that shares the work
-(charlm/engines/parallel.py). `RunState.payload` is what a checkpoint records at an instant
-(the layout itself is charlm/checkpoint.py's). `Clock` counts training time in one
-place: validation and samples are paused out of it.
+`begin` builds the state at a run's first step from its plan — fresh from the seed, or
+exactly as a checkpoint left it — and starts the engine's team (charlm/engines), which
+shares the work among its processes. `RunState.payload` is what a checkpoint records at
+an instant (the format itself is charlm/checkpoint.py's). `Clock` counts training time in
+one place: validation and samples are paused out of it.
 """
 
 from __future__ import annotations
@@ -18,12 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm import checkpoint, engines
-from charlm.checkpoint import Checkpoint
-from charlm.config import ModelConfig, OptimConfig, TrainConfig
-from charlm.data.corpus import Corpus
-from charlm.errors import CharlmError
+from charlm.checkpoint import Progress
 from charlm.nn import model, optim
-from charlm.training.init_from import Start
+from charlm.training.plans import Plan
 
 
 @dataclass
@@ -32,61 +29,48 @@ class RunState:
     holds the parameters, carried state and optimizer moments in its own form (numpy:
     flat buffers shared with its ranks; torch: tensors on the device); the checkpoint
     gets them from it as named numpy arrays."""
-    mcfg: ModelConfig
-    ocfg: OptimConfig
-    tcfg: TrainConfig
-    corpus: Corpus
-    team: object                                # the engine's team (interface: charlm/engines/__init__.py)
+    plan: Plan
+    team: engines.Team
     opt: dict                                   # optimizer state in the team's form: {"step", "slots"}
     progress: dict                              # step, epoch, window, chars, elapsed
-    init_rng: dict                              # the generator state after initialisation
     best: float | None = None
     best_flat: object = None                    # the team's snapshot of the parameters best.pkl holds
     history: list = dataclasses.field(default_factory=list)
-    init_from: dict | None = None               # fine-tuning: where the starting weights came from
 
     def payload(self) -> dict:
         """Everything that defines the run at this instant, as a checkpoint's plain data. Every
         process of a torch run calls it (rank 0 gathers the lanes' state); only rank 0 saves it."""
         params, slots, carried = self.team.checkpoint_arrays(self.opt)
-        c = self.corpus
+        plan = self.plan
+        origin = plan.init.record if plan.init else plan.checkpoint and plan.checkpoint.init_from
         return checkpoint.payload(
-            self.mcfg, self.ocfg, self.tcfg, c.vocab, params, optimizer={"step": self.opt["step"], "slots": slots},
-            progress=self.progress, carried_state=carried,
-            rng=self.init_rng, best_val_loss=self.best, history=self.history, corpus=c.record(),
-            init_from=self.init_from)
+            model=plan.mcfg, optim=plan.ocfg, train=plan.tcfg, vocab=plan.data.vocab, params=params,
+            optimizer={"step": self.opt["step"], "slots": slots}, progress=Progress(**self.progress),
+            carried_state=carried, best_val_loss=self.best, history=self.history, corpus=plan.data.record(),
+            init_from=origin)
 
 
-def begin(corpus: Corpus, mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig, resume: Checkpoint | None,
-          threads_n: int, ids: dict, device: str = "auto", init: Start | None = None) -> RunState:
-    """The run's state at its first step: fresh from the seed (or from `init`'s weights, with a
-    fresh optimizer), or exactly as `resume` left it.
-    ids: the id arrays (or file slices) the team's ranks read, by name; device: the torch engine's."""
-    B = tcfg.batch_size
-    origin = init.record if init else resume and resume.init_from
+def begin(plan: Plan) -> RunState:
+    """The run's state at its first step: fresh from the seed (or from a fine-tuning run's starting
+    weights, with a fresh optimizer), or exactly as the checkpoint it resumes left it."""
+    mcfg, ocfg, tcfg, resume = plan.mcfg, plan.ocfg, plan.tcfg, plan.checkpoint
     if resume is None:
-        rng = np.random.default_rng(tcfg.seed)
-        params = init.params if init else model.init_params(mcfg, rng)
+        params = plan.init.params if plan.init else model.init_params(mcfg, np.random.default_rng(tcfg.seed))
         moments, opt_step = optim.init_state(ocfg, params)["slots"], 0
         progress = {"step": 0, "epoch": 0, "window": 0, "chars": 0, "elapsed": 0.0}
-        init_rng, carried, best, history = init.rng_state if init else rng.bit_generator.state, None, None, []
+        carried, best, history = None, None, []
     else:
         params, progress = resume.params, dataclasses.asdict(resume.progress)
         moments, opt_step = resume.optimizer["slots"], resume.optimizer["step"]
-        init_rng, carried = resume.rng, resume.carried_state
-        best, history = resume.best_val_loss, list(resume.history)
-        if carried["h"].shape[1] != B:
-            raise CharlmError(f"the checkpoint carries state for batch {carried['h'].shape[1]}, "
-                              f"not {B}; resume with the same --batch-size")
-    team = engines.make_team(tcfg.engine, mcfg, params, B, tcfg.workers, ids, seed=tcfg.seed, threads=threads_n,
-                             device=device)
+        carried, best, history = resume.carried_state, resume.best_val_loss, list(resume.history)
+    team = engines.make_team(tcfg.engine, mcfg, params, tcfg.batch_size, tcfg.workers, plan.ids, seed=tcfg.seed,
+                             threads=plan.threads, device=plan.device)
     if carried is not None:
         team.load_state(carried)
     else:
         team.reset_state()
     opt = team.optimizer_state(opt_step, moments)
-    return RunState(mcfg, ocfg, tcfg, corpus, team, opt,
-                    progress, init_rng, best, team.snapshot() if best is not None else None, history, origin)
+    return RunState(plan, team, opt, progress, best, team.snapshot() if best is not None else None, history)
 
 
 class Clock:

@@ -22,6 +22,7 @@ from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.errors import UsageError
 from charlm.nn import stepping
+from charlm.nn.loss import log_softmax
 from charlm.nn.sample import Stopper, check_options, start
 
 
@@ -34,12 +35,6 @@ class Beam:
     @property
     def bits_per_char(self) -> float:
         return -self.log_prob / np.log(2) / len(self.text) if self.text else float("nan")
-
-
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits.astype(np.float64)                                       # (K, V)
-    z -= z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))             # (K, V)
 
 
 def search(params: dict, cfg: ModelConfig, vocab: Vocab, *, width: int, length: int, prime: str = "",
@@ -63,7 +58,7 @@ def search(params: dict, cfg: ModelConfig, vocab: Vocab, *, width: int, length: 
     chosen = np.zeros((length, K), dtype=np.intp)                       # (S, K) character each added
     step_lp = np.zeros((length, K))                                     # (S, K) that character's log-prob
     for t in range(length):
-        logp = _log_softmax(stepping.advance(run, current))             # (K, V)
+        logp = log_softmax(stepping.advance(run, current))              # (K, V)
         total = (scores[:, None] + logp).ravel()                        # (K·V,)
         best = np.argsort(-total, kind="stable")[:K]                    # (K,) ties: lower beam, lower id
         parent, ids = np.divmod(best, V)

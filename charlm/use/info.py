@@ -6,7 +6,7 @@ import dataclasses
 import math
 from pathlib import Path
 
-from charlm import __version__, checkpoint
+from charlm import __version__, checkpoint, rundir
 from charlm.checkpoint import Checkpoint
 from charlm.data import batches
 from charlm.data import corpus as corpus_mod
@@ -36,7 +36,7 @@ def summary(ckpt: Checkpoint) -> dict:
 
 def _last_step(path: Path) -> int | None:
     """The step of last.pkl beside a checkpoint (the run's latest state), if there is one."""
-    last = path.with_name("last.pkl")
+    last = path.with_name(rundir.LAST)
     try:
         return checkpoint.load(last).step if last.is_file() else None
     except CharlmError:

@@ -54,8 +54,10 @@ def test_the_interactive_session_answers_as_sample_1_continues_the_line(run):
 def test_help_and_readme_say_what_a_seed_reproduces(run):
     help_text = " ".join(charlm(["sample", "--help"], cwd=run.parent).stdout.split())
     assert "sample i of a seed is the same text whatever --num-samples is" in help_text
-    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
-    assert "sample i of a seed is the same text\nwhatever M is" in readme
+    root = Path(__file__).parents[2]
+    readme, guide = ((root / name).read_text(encoding="utf-8") for name in ("README.md", "docs/guide.md"))
+    assert "sample\ni of `--seed S` is the same text whatever `--num-samples` is" in readme
+    assert "sample i of a seed is the same text\nwhatever M is" in guide
 
 
 # ---------------------------------------------------------------- characters the model never saw

@@ -71,7 +71,7 @@ def test_resume_refuses_a_changed_file_set_or_content(src):
     (src / "src" / "c.py").unlink()
     (src / "src" / "b.py").write_text("def b():\n    return 3\n" * 20)
     assert_one_line_error(charlm(["train", "--resume", "R", "--max-steps", "6"], cwd=src), 1,
-                          "changed since the checkpoint")
+                          "changed since the run was trained on it")
     assert (src / "R" / "last.pkl").read_bytes() == before
     (src / "src" / "b.py").write_text("def b():\n    return 2\n" * 20)
     proc = charlm(["train", "src", "--resume", "R", "--max-steps", "6", "--quiet"], cwd=src)  # the run's --glob

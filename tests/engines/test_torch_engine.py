@@ -25,7 +25,7 @@ from charlm.data import batches, corpus
 from charlm.nn import model, optim
 from charlm.use import evaluate
 from tests.helpers import ENV, assert_one_line_error, charlm
-from tests.test_train import make_text, run_to_end
+from tests.training.test_loop import make_text, run_to_end
 
 try:
     import torch  # noqa: F401
@@ -56,12 +56,13 @@ def test_numpy_path_never_imports_torch(text_file, tmp_path):
 import sys
 from pathlib import Path
 import charlm, charlm.cli, charlm.training.loop, charlm.training.plans, charlm.engines
-from charlm.training import loop
+from charlm.training import loop, plans
 from charlm.data import corpus
 from charlm.config import ModelConfig, OptimConfig, TrainConfig
 data = corpus.load(Path({str(text_file)!r}), Path({str(tmp_path / "run")!r}))
 tcfg = TrainConfig(seq_len=8, batch_size=4, max_steps=3, eval_every=3, workers=1)
-list(loop.run(data, Path({str(tmp_path / "run")!r}), ModelConfig(len(data.vocab), hidden=8), OptimConfig(), tcfg))
+plan = plans.decide(data, Path({str(tmp_path / "run")!r}), ModelConfig(len(data.vocab), hidden=8), OptimConfig(), tcfg)
+list(loop.run(plan))
 print(sorted(m for m in sys.modules if m == "torch" or m.startswith("torch.")))
 """
     proc = _python(code, tmp_path)

@@ -36,14 +36,16 @@ from charlm.cli.report_cmd import plain_surprisal, shaded_surprisal
 from charlm.cli.sparkline import sparkline
 from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import corpus
+from charlm.data.files import CorpusRecord
 from charlm.data.vocab import Vocab
 from charlm.lessons import gradflow
 from charlm.nn import model
 from charlm.report import grads as report_grads
 from charlm.report import page as report
 from charlm.report import probes as probe
-from charlm.training import loop
+from charlm.training import plans
 from charlm.use import evaluate
+from tests.helpers import run_events
 
 ENGLISH = ('KING RICHARD:\nHe said "stand (and wait) here" & left.\n'
            'QUEEN: <b>not</b> [so] fast; 3 < 4 & "x" \'y\' </script>\n') * 12
@@ -199,7 +201,8 @@ def check_page(page: str, text: str) -> dict:
 
 def saved(cfg, params, vocab, **fields) -> checkpoint.Checkpoint:
     """A checkpoint as charlm.checkpoint.load returns it, without a file."""
-    return checkpoint.Checkpoint(Path("/x/run/best.pkl"), checkpoint.VERSION, "test", cfg, vocab, params, **fields)
+    return checkpoint.Checkpoint(path=Path("/x/run/best.pkl"), saved_by="test", model=cfg, vocab=vocab, params=params,
+                                 **fields)
 
 
 @pytest.mark.parametrize("text,cell,emb", [(ENGLISH, "lstm", 0), (KOREAN, "gru", 6), (ENGLISH, "rnn", 6)])
@@ -208,7 +211,7 @@ def test_page_is_valid_self_contained_and_escaped(text, cell, emb):
     metrics = [{"step": s, "seconds": s / 10, "train_loss": 4 - s / 100, "val_loss": 3.5 - s / 120 if s % 50 == 0
                 else None, "chars_per_sec": 1000.0, "grad_norm": 8.0 if s < 50 else 2.0} for s in range(10, 210, 10)]
     ckpt = saved(cfg, params, vocab, best_val_loss=1.9, progress=checkpoint.Progress(200, 1, 0, 80_000, 20.0),
-                 corpus=checkpoint.CorpusRecord("/x/c.txt", "utf-8", {}), optim=OptimConfig(clip=5.0))
+                 corpus=CorpusRecord("/x/c.txt", "utf-8", {}), optim=OptimConfig(clip=5.0))
     page = report.build(ckpt, cfg, params, vocab, ids, metrics, source="A <test> & passage",
                         excluded={"€": 2}, sample_length=40)
     data = check_page(page, text)
@@ -238,8 +241,7 @@ def run_dir(tmp_path_factory) -> Path:
     data = corpus.load(root / "corpus.txt", root / "run")
     mcfg = ModelConfig(len(data.vocab), cell="lstm", layers=1, hidden=12, embedding_dim=4)
     tcfg = TrainConfig(seq_len=16, batch_size=4, max_steps=12, eval_every=4, log_every=2, seed=0)
-    for _ in loop.run(data, root / "run", mcfg, OptimConfig(lr=1e-2), tcfg):
-        pass
+    run_events(plans.decide(data, root / "run", mcfg, OptimConfig(lr=1e-2), tcfg))
     return root / "run"
 
 

@@ -18,7 +18,8 @@ from charlm import checkpoint
 from charlm.config import ModelConfig, OptimConfig, TrainConfig
 from charlm.data import corpus
 from charlm.errors import CharlmError
-from charlm.training import loop
+from charlm.training import loop, plans
+from tests.helpers import run_events
 
 
 def make_text(n_words: int = 4000, seed: int = 0) -> str:
@@ -39,13 +40,8 @@ def text_file(tmp_path):
 
 
 def run_to_end(data, run_dir, mcfg, ocfg, tcfg, resume=None, stop_at=None):
-    """All events of a run; with stop_at, request a stop (as Ctrl-C does) after that many steps."""
-    events = []
-    steps = lambda: sum(e["event"] == "step" for e in events)  # noqa: E731
-    for ev in loop.run(data, run_dir, mcfg, ocfg, tcfg, resume,
-                        should_stop=lambda: stop_at is not None and steps() >= stop_at):
-        events.append(ev)
-    return events
+    """All events of a run; with stop_at, a Ctrl-C after that many steps."""
+    return run_events(plans.decide(data, run_dir, mcfg, ocfg, tcfg, checkpoint=resume), stop_at)
 
 
 def small(data, **kw):
@@ -180,7 +176,7 @@ def test_cli_resume_matches_one_run(text_file, tmp_path):
     r = charlm("train", str(text_file), "--out", "once", *TINY, cwd=tmp_path)
     assert r.returncode == 2 and "already holds a run" in r.stderr
     r = charlm("train", "--resume", "twice", "--hidden", "32", cwd=tmp_path)
-    assert r.returncode == 2 and "cannot change when resuming" in r.stderr
+    assert r.returncode == 2 and "--hidden 32 differs from this run's 16" in r.stderr
 
 
 def test_ctrl_c_saves_and_exits_130(text_file, tmp_path):

@@ -1,4 +1,5 @@
-"""The fast forward against a naive per-step implementation, and state carrying."""
+"""The fast forward: state carrying, one step at a time, dtypes, initialisation (its math against
+charlm/nn/reference.py: tests/nn/test_reference.py)."""
 
 from __future__ import annotations
 
@@ -9,54 +10,6 @@ from charlm.config import ModelConfig
 from charlm.nn import model, stepping
 
 
-def sig(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def naive_layer(cell, xs, h, c, w_ih, w_hh, b_ih, b_hh):
-    """Straight from the PyTorch equations: one sample, one step, one gate at a time."""
-    H = h.shape[0]
-    outs = []
-    for x in xs:
-        if cell == "rnn":
-            h = np.tanh(w_ih @ x + b_ih + w_hh @ h + b_hh)
-        elif cell == "lstm":
-            pre = [w_ih[k * H:(k + 1) * H] @ x + b_ih[k * H:(k + 1) * H]
-                   + w_hh[k * H:(k + 1) * H] @ h + b_hh[k * H:(k + 1) * H] for k in range(4)]
-            i, f, g, o = sig(pre[0]), sig(pre[1]), np.tanh(pre[2]), sig(pre[3])
-            c = f * c + i * g
-            h = o * np.tanh(c)
-        else:
-            r_, z_, n_ = (slice(k * H, (k + 1) * H) for k in range(3))
-            r = sig(w_ih[r_] @ x + b_ih[r_] + w_hh[r_] @ h + b_hh[r_])
-            z = sig(w_ih[z_] @ x + b_ih[z_] + w_hh[z_] @ h + b_hh[z_])
-            n = np.tanh(w_ih[n_] @ x + b_ih[n_] + r * (w_hh[n_] @ h + b_hh[n_]))
-            h = (1 - z) * n + z * h
-        outs.append(h)
-    return outs, h, c
-
-
-def naive_logits(params, cfg, ids, state):
-    """(N, T, V) logits by explicit loops over samples, layers and steps."""
-    N, T = ids.shape
-    V = cfg.vocab_size
-    out = np.zeros((N, T, V))
-    for s in range(N):
-        if cfg.embedding_dim:
-            xs = [params["embedding.weight"][i] for i in ids[s]]
-        else:
-            xs = [np.eye(V)[i] for i in ids[s]]  # the textbook one-hot vector
-        for k in range(cfg.layers):
-            c0 = state["c"][k, s] if "c" in state else None
-            xs, _, _ = naive_layer(cfg.cell, xs, state["h"][k, s], c0,
-                                   *(params[f"rnn.{w}_l{k}"] for w in
-                                     ("weight_ih", "weight_hh", "bias_ih", "bias_hh")))
-        dec = params["embedding.weight" if cfg.tie_weights else "decoder.weight"]
-        for t, h in enumerate(xs):
-            out[s, t] = dec @ h + params["decoder.bias"]
-    return out
-
-
 def random_setup(cfg, N, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     params = model.init_params(cfg, rng, dtype)
@@ -64,19 +17,6 @@ def random_setup(cfg, N, seed=0, dtype=np.float64):
     for s in state.values():
         s += rng.normal(0, 0.5, s.shape).astype(dtype)
     return params, state, rng
-
-
-CONFIGS = [dict(cell=c, layers=L, embedding_dim=E)
-           for c in ("rnn", "lstm", "gru") for L, E in ((1, 0), (2, 6), (3, 0))]
-
-
-@pytest.mark.parametrize("kw", CONFIGS, ids=lambda kw: "{cell}-L{layers}-E{embedding_dim}".format(**kw))
-def test_fast_forward_matches_naive(kw):
-    cfg = ModelConfig(11, hidden=6, **kw)
-    params, state, rng = random_setup(cfg, N=3)
-    ids = rng.integers(0, 11, (3, 7))
-    _, logits, _, _ = model.forward(params, cfg, ids, None, state, want_logits=True)
-    np.testing.assert_allclose(logits, naive_logits(params, cfg, ids, state), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])

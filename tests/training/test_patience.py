@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from charlm import defaults
-from charlm.training import early_stop
+from charlm.training import budget
 from tests.helpers import assert_one_line_error, charlm
 
 # lr 0.03 on a tiny GRU overfits a 4 KB text within ~200 steps; constant rate so a resume with
@@ -50,7 +50,7 @@ def test_it_stops_after_k_validations_without_a_new_best_and_says_so(stopped):
 def test_the_count_survives_a_resume_exactly(stopped):
     d, end = stopped["dir"], stopped["step"]
     first = end - 10  # two validations before the stop: the count is 1 there
-    assert early_stop.since_best([h for h in stopped["history"] if h["step"] <= first])[0] == 1
+    assert budget.since_best([h for h in stopped["history"] if h["step"] <= first])[0] == 1
     assert charlm(["train", "t.txt", "--out", "B", "--max-steps", first, "--patience", "3", *FAST],
                   cwd=d).returncode == 0
     proc = charlm(["train", "--resume", "B", "--max-steps", "600", "--quiet"], cwd=d)

@@ -9,8 +9,8 @@ import pytest
 from charlm.config import ModelConfig
 from charlm.nn import model, stepping
 from charlm.nn.embedding import lookup_backward
-from tests.test_forward import assert_steps_match_forward, random_setup
-from tests.test_gradients import assert_small, check_model
+from tests.nn.test_forward import assert_steps_match_forward, random_setup
+from tests.nn.test_gradients import assert_small, check_model
 
 
 def test_lookup_backward_matches_add_at():
