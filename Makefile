@@ -34,10 +34,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check charlm tests benchmarks
 
 # PyTorch for the benchmark (stock PyTorch, and charlm's torch engine on the CPU) and the torch-engine
-# tests; never needed by `make test`, which skips them without it. This exact version installs from a local CPU wheel.
+# tests (CI installs it: .ci/run); never needed by `make test`, which skips them without it. Only this exact
+# version: it installs from a local CPU wheel, where another would download gigabytes of CUDA libraries.
+# Where pip cannot install it, one line says so (pip's own output is left out) and the target still succeeds.
+TORCH := torch==2.13.0
 torch: $(STAMP)
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==2.13.0 || \
-		echo "charlm: torch==2.13.0 not installable here; the benchmark will skip the comparison" >&2
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet $(TORCH) >/dev/null 2>&1 || \
+		echo "charlm: $(TORCH) could not be installed here; the torch engine's tests and the benchmark's comparison skip" >&2
 
 bench: $(STAMP) torch
 	$(PY) -m benchmarks.bench

@@ -24,7 +24,7 @@ from charlm import checkpoint, defaults, rundir
 from charlm.config import ModelConfig
 from charlm.data import files
 from charlm.errors import CharlmError, UsageError
-from charlm.nn.sample import Settings, generate, unknown_chars
+from charlm.nn.sample import Settings, UnseenChars, generate, stream_rngs, unknown_chars
 from charlm.nn.score import Score
 from charlm.report import probes
 from charlm.training import loop, plans
@@ -42,7 +42,7 @@ class Model:
         self.path = ckpt.path
 
     def __repr__(self) -> str:
-        return f"<charlm.Model {self.config.describe()}, {len(self.vocab)} chars, from {self.path}>"
+        return f"<charlm.Model {self.config.describe()}, {len(self.vocab):,} chars, from {self.path}>"
 
     @property
     def chars(self) -> str:
@@ -50,31 +50,34 @@ class Model:
         return self.vocab.chars
 
     def check_text(self, text: str, skip_unknown: bool = False, what: str = "the text") -> str:
-        """`text`, or a CharlmError listing the characters the model never saw (dropped if `skip_unknown`)."""
+        """`text`, or an UnseenChars error (a CharlmError) listing the characters the model never saw
+        (dropped if `skip_unknown`)."""
         bad = unknown_chars(text, self.vocab)
         if bad and not skip_unknown:
-            shown = ", ".join(map(repr, bad[:10])) + (" …" if len(bad) > 10 else "")
-            raise CharlmError(f"{what} has {len(bad)} character(s) the model never saw: {shown} "
-                              "(skip_unknown=True, or --skip-unknown, drops them)")
+            raise UnseenChars(what, bad, "skip_unknown=True drops them")
         return "".join(ch for ch in text if ch not in bad) if bad else text
 
     def generate(self, prime: str = "", *, length: int = defaults.LENGTH, temperature: float = defaults.TEMPERATURE,
                  top_k: int = defaults.TOP_K, top_p: float = defaults.TOP_P, num_samples: int = 1,
-                 seed: int | None = None, rng: np.random.Generator | None = None, stop: Sequence[str] = (),
-                 lines: int = 0, skip_unknown: bool = False) -> Iterator[list[str]]:
+                 seed: int | None = None, first: int = 0, rng: np.random.Generator | None = None,
+                 stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Iterator[list[str]]:
         """Stream `num_samples` texts together: the prime, then one character per stream per step
-        ("" for a stream that has stopped). `rng` wins over `seed`; with neither, it is random."""
-        rng = rng if rng is not None else np.random.default_rng(seed)
+        ("" for a stream that has stopped). Text i (numbered from `first`) draws from a generator
+        made from (seed, i) alone: the same seed gives text i the same whatever `num_samples` is,
+        and `sample(seed=s)` is text 0. With no seed it is random; `rng` instead: the texts'
+        generators are spawned from it (one text uses it as it is)."""
+        rngs = rng if rng is not None else stream_rngs(seed, first, num_samples)
         prime = self.check_text(prime, skip_unknown, what="prime")
         return generate(self.params, self.config, self.vocab, length=length, prime=prime,
-                        temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rng,
+                        temperature=temperature, top_k=top_k, top_p=top_p, num_samples=num_samples, rng=rngs,
                         stop=stop, lines=lines)
 
     def sample(self, prime: str = "", *, length: int = defaults.LENGTH, temperature: float = defaults.TEMPERATURE,
                top_k: int = defaults.TOP_K, top_p: float = defaults.TOP_P, seed: int | None = None,
                stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> str:
-        """One text: the prime and up to `length` generated characters. Same seed, same text.
-        It ends early after the first of `stop` (included) or the `lines`-th newline."""
+        """One text: the prime and up to `length` generated characters. Same seed, same text: the
+        first of `generate`'s, and `charlm sample --seed`'s. It ends early after the first of `stop`
+        (included) or the `lines`-th newline."""
         return "".join(p[0] for p in self.generate(prime, length=length, temperature=temperature, top_k=top_k,
                                                   top_p=top_p, seed=seed, stop=stop, lines=lines,
                                                   skip_unknown=skip_unknown))
@@ -111,9 +114,11 @@ class Model:
     def session(self, *, temperature: float = defaults.TEMPERATURE, top_k: int = defaults.TOP_K,
                 top_p: float = defaults.TOP_P, length: int = defaults.LENGTH, seed: int | None = None,
                 stop: Sequence[str] = (), lines: int = 0, skip_unknown: bool = False) -> Session:
-        """An interactive session (charlm/use/session.py): `session.handle(line)` answers a line."""
+        """An interactive session (charlm/use/session.py): `session.handle(line)` answers a line.
+        It draws from the generator of `sample`'s text with the same seed: its first answer to a
+        line is what `sample(line, seed=seed)` writes after it."""
         return Session(self.params, self.config, self.vocab, Settings(temperature, top_k, top_p, length),
-                       np.random.default_rng(seed), stop, lines, skip_unknown)
+                       stream_rngs(seed)[0], stop, lines, skip_unknown)
 
 
 def load(path: str | Path, prefer: str = rundir.BEST) -> Model:
@@ -134,7 +139,7 @@ def fit(corpus: str | Path, out: str | Path | None = None, *, encoding: str = "u
     if unknown:
         raise UsageError(f"charlm.fit has no option {unknown[0]!r}; it takes {', '.join(plans.OPTIONS)}")
     tell = on_event or (lambda event: None)
-    source = files.expand([Path(corpus)], None)
+    source = files.expand([Path(corpus)], None, encoding)
     with rundir.new_run_dir(None if out is None else Path(out), source.name) as run_dir:
         plan = plans.start(source, run_dir, options, encoding=encoding, threads_n=threads)
         for event in loop.run(plan):

@@ -311,7 +311,7 @@ def _model_and_vocab(ckpt: dict, where: str) -> tuple[ModelConfig, Vocab]:
     except (TypeError, KeyError, ValueError, CharlmError) as e:
         raise CharlmError(f"{where} has an invalid model configuration: {e}") from None
     if len(vocab) != cfg.vocab_size:
-        raise CharlmError(f"{where}: vocabulary of {len(vocab)} characters but a model for {cfg.vocab_size}")
+        raise CharlmError(f"{where}: vocabulary of {len(vocab):,} characters but a model for {cfg.vocab_size:,}")
     return cfg, vocab
 
 

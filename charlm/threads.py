@@ -14,7 +14,9 @@ The policy (measured: benchmarks/RESULTS.md, "Threads and workers"):
   not once per GEMM, so a busy core slows a step down instead of stalling it.
 
 `--threads N` / CHARLM_THREADS and `--workers K` / CHARLM_WORKERS win over
-the policy (command-line option first, then the environment variable).
+the policy (command-line option first, then the environment variable). BLAS
+threads beyond the usable cores only wait for each other: more are capped
+(`too_many_threads` says when, for the command line to tell).
 """
 
 from __future__ import annotations
@@ -54,8 +56,17 @@ def check_environment() -> None:
 
 
 def blas_threads(requested: int | None = None) -> int:
-    """BLAS threads per process: --threads, else CHARLM_THREADS, else 1."""
-    return requested or _from_env(ENV_THREADS) or 1
+    """BLAS threads per process: --threads, else CHARLM_THREADS, else 1; at most the usable cores."""
+    return min(requested or _from_env(ENV_THREADS) or 1, usable_cores())
+
+
+def too_many_threads(requested: int | None = None) -> tuple[str, int] | None:
+    """(where the count came from: "--threads N" or "CHARLM_THREADS=N", the cores it is capped
+    at) when the BLAS threads asked for exceed the usable cores; None when they fit."""
+    asked = requested or _from_env(ENV_THREADS)
+    if asked is None or asked <= usable_cores():
+        return None
+    return (f"--threads {asked:,}" if requested else f"{ENV_THREADS}={asked:,}"), usable_cores()
 
 
 def workers(requested: int | None, lanes: int) -> int:

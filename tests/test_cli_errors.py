@@ -196,11 +196,11 @@ CASES = (
         ("temperature-not-a-number", ["--temperature", "warm"], "--temperature"),
     ]]
     + [
-        ("sample-prime-unseen", ["sample", "--model", "{run}", "--prime", "Zebra 한", "--length", "5"], ERROR,
+        ("sample-prime-unseen", ["sample", "--model", "{run}", "--prime", "Zebra 한", "--length", "5"], USAGE,
          "'Z', '한'"),
         ("sample-no-model", ["sample", "--length", "5"], ERROR, "no --model"),
-        ("info-no-model", ["info"], ERROR, "no MODEL given"),  # a positional argument, not --model
-        ("report-no-model", ["report"], ERROR, "no RUN_DIR given"),
+        ("info-no-model", ["info"], ERROR, "no RUN or --model given"),
+        ("report-no-model", ["report"], ERROR, "no RUN or --model given"),
         ("perplexity-file-is-not-a-corpus", ["eval", "perplexity", "{missing}", "--model", "{run}"], ERROR,
          "text file not found"),
         ("train-seed-negative", ["train", "{corpus}", "--out", "{tmp}/out", "--seed", "-1"], USAGE, "--seed"),
@@ -224,7 +224,7 @@ CASES = (
          "--val-max-chars must be 0"),
         ("train-resume-crafted", ["train", "--resume", "{crafted}"], ERROR, "refused"),
         ("export-missing-model", ["export", "{missing}", "{tmp}/out.npz"], ERROR, "not found"),
-        ("export-out-is-a-directory", ["export", "{run}", "{directory}"], ERROR, "cannot write"),
+        ("export-out-is-a-directory", ["export", "{run}", "{directory}"], USAGE, "cannot write"),
         ("unknown-command", ["sing"], USAGE, "sing"),
         ("unknown-option", ["sample", "--model", "{run}", "--temprature", "1"], USAGE, "--temprature"),
     ]

@@ -11,14 +11,16 @@ bare command leaves no 9 MB file in whatever directory it was run from.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from charlm.cli.common import err
+from charlm.cli.common import say
 from charlm.data import sources as corpora
+from charlm.errors import CharlmError, UsageError
 
 CORPORA_DIR = Path("corpora")
 
@@ -64,10 +66,37 @@ def list_corpora():
         print(f"{name:12s} {description}\n{'':12s} {status}")
 
 
-def get(name: Annotated[str, typer.Argument(help="Corpus name (see `charlm corpus list`)")]):
-    """Build a corpus into ./corpora/NAME.txt."""
-    corpora.corpus_path(name, CORPORA_DIR)  # an unknown name fails here, before anything is said or made
-    err.print(f"charlm: building corpus {name!r} …")
+def get(
+    name: Annotated[str | None, typer.Argument(help="Corpus name (see `charlm corpus list`)", metavar="NAME",
+                                                show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Build it again when it is already here")] = False,
+):
+    """Build a corpus into ./corpora/NAME.txt (once: a corpus already there is kept)."""
+    if name is None:
+        raise UsageError(f"give a corpus name: charlm corpus get NAME, one of {', '.join(corpora.CORPORA)}")
+    path = corpora.corpus_path(name, CORPORA_DIR)  # an unknown name fails here, before anything is said or made
+    if path.is_file() and not rebuild:
+        say(f"{path} is already here ({path.stat().st_size:,} bytes); --rebuild builds it again")
+        return
+    _check_writable(CORPORA_DIR)
+    say(f"building corpus {name!r} …")
     path = corpora.get_corpus(name, CORPORA_DIR)
     text = path.read_text(encoding="utf-8")
-    err.print(f"charlm: wrote {path}: {len(text):,} characters, {len(set(text))} distinct")
+    say(f"wrote {path}: {len(text):,} characters, {len(set(text)):,} distinct")
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse, before any download or build, a folder that cannot be made or written to."""
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = "this directory (it was deleted)"
+    if folder.exists() and not folder.is_dir():
+        raise CharlmError(f"{folder} in {here} is a file, not a folder: move it away, or run `charlm corpus get` "
+                          "elsewhere")
+    try:
+        folder.mkdir(exist_ok=True)
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError as e:
+        raise CharlmError(f"cannot write {folder}/ in {here}: {e.strerror or e}; run `charlm corpus get` where "
+                          "you can write") from None

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from charlm import checkpoint
+from charlm.cli import common
 from charlm.cli.common import err, model_path, note_excluded
 from charlm.cli.use_cmds import ModelOpt
 from charlm.data import corpus as corpus_mod
@@ -41,10 +42,6 @@ class Cell(str, Enum):
     gru = "gru"
 
 
-def _out() -> Console:
-    return Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
-
-
 def _vec(values, fmt: str = "+.2f") -> str:
     return "[" + " ".join(format(v, fmt) for v in values) + "]"
 
@@ -58,14 +55,14 @@ def hello(
 ):
     """Train a tiny one-hot model on a word, live, and show every step before and after training."""
     lesson = hello_lesson.run(text, cell.value)
-    out = _out()
+    out = common.out()
     chars = " ".join(repr(c) for c in lesson.vocab.chars)
     out.print(Text.assemble((f"{lesson.word!r}", "bold"), f": vocabulary of {len(lesson.vocab)} ({chars}), "
                             f"one-hot input, one {cell.value.upper()} layer of {lesson.cfg.hidden} units. "
                             "Vectors list the vocabulary in this order."))
     _snapshot(out, "before training", lesson.before)
     norms = lesson.norms
-    out.print(Text(f"\ntrained {lesson.steps_trained} steps of Adam on the whole word (lr {hello_lesson.OPTIM.lr:g}, "
+    out.print(Text(f"\ntrained {lesson.steps_trained:,} steps of Adam on the whole word (lr {hello_lesson.OPTIM.lr:g}, "
                    f"gradient norm before clipping: first {norms[0]:.3g}, last {norms[-1]:.3g})", "dim"))
     _snapshot(out, "after training", lesson.after)
 
@@ -124,7 +121,7 @@ def flow_table(flows: dict[str, Flow], spread: bool) -> Table:
 
 
 def gradient_flow(
-    file: Annotated[Path | None, typer.Argument(help="Text file to measure on",
+    file: Annotated[Path | None, typer.Argument(help="Text file to measure on", metavar="FILE",
                                                    show_default="the run's validation split")] = None,
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -141,7 +138,7 @@ def gradient_flow(
         raw, excluded = corpus_mod.encode_text(file, vocab, encoding or ckpt.encoding)
         ids, source = raw[raw >= 0], str(file)
     else:
-        ids, excluded = np.asarray(evaluate.held_out(ckpt)), {}
+        ids, excluded = np.asarray(evaluate.held_out(ckpt, instead="a text FILE")), {}
         source = f"validation split of {ckpt.corpus.path}"
     with err.status("charlm: measuring gradient flow"):
         flow = gradflow.measure(params, cfg, ids, max_lag=max_lag, count=positions)
@@ -150,9 +147,9 @@ def gradient_flow(
                           "kept_at_max_lag": gradflow.decay(flow)}))
         return
     note_excluded(excluded)
-    out = _out()
+    out = common.out()
     out.print(flow_table({cfg.cell.upper(): flow}, spread=True))
-    out.print(f"{cfg.cell.upper()} {cfg.layers}×{cfg.hidden} on {source}: {flow.positions} positions; at lag "
+    out.print(f"{cfg.cell.upper()} {cfg.layers}×{cfg.hidden} on {source}: {flow.positions:,} positions; at lag "
               f"{max_lag} the gradient is {gradflow.decay(flow):.2g} of its size at lag 1.")
 
 
@@ -169,12 +166,12 @@ def gradients(
                                      progress=lambda cell: status.update(f"charlm: measuring and training {cell}"))
     if not results:
         raise CharlmError("no cells to compare")
-    out = _out()
+    out = common.out()
     r0 = results[0]
     out.print(f"Three one-layer models of {gradients_lesson.HIDDEN} units on Python standard-library source "
               f"({gradients_lesson.TEXT_BYTES:,} bytes), {len(r0.norms)} Adam steps of {gradients_lesson.BATCH}×"
               f"{gradients_lesson.SEQ} characters each, clip {r0.clip:g}; flow measured on the held-out 10%.")
-    for phase, title in (("at_init", "at initialisation"), ("trained", f"after {len(r0.norms)} steps")):
+    for phase, title in (("at_init", "at initialisation"), ("trained", f"after {len(r0.norms):,} steps")):
         out.rule(title)
         out.print(flow_table({r.cell.upper(): getattr(r, phase) for r in results}, spread=False))
     out.rule("training")

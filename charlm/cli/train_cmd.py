@@ -183,7 +183,8 @@ def _train(corpus: list[Path], glob: str | None, out: Path | None, resume: Path 
     else:
         with contextlib.ExitStack() as stack:  # a failed start or run leaves no empty run directory behind
             def start() -> plans.Plan:  # inside share: under torchrun, a refusal here reaches every rank
-                source = files.expand(corpus or [default_corpus(lambda msg: err.print(msg))], glob)
+                source = files.expand(corpus or [default_corpus(lambda msg: err.print(msg))], glob,
+                                      encoding or "utf-8")
                 run_dir = stack.enter_context(rundir.new_run_dir(out, source.name))
                 if init_from is not None:
                     plan = plans.fine_tune(source, run_dir, init_from, extend_vocab, given,

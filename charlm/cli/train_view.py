@@ -209,7 +209,7 @@ def _workers(k: int, batch: int, n_threads: int) -> str:
     per = "thread" if n_threads == 1 else "threads"
     if k == 1:
         return f"one process, {n_threads} BLAS {per}"
-    return f"{k} processes with {batch // k}–{-(-batch // k)} lanes and {n_threads} BLAS {per} each"
+    return f"{k:,} processes with {batch // k:,}–{-(-batch // k):,} lanes and {n_threads} BLAS {per} each"
 
 
 def _budget(tcfg: TrainConfig) -> str:

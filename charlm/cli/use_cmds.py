@@ -14,9 +14,10 @@ from tqdm import tqdm
 
 from charlm import __version__, checkpoint, defaults, rundir, threads
 from charlm.api import Model
-from charlm.cli.common import StepOpt, err, model_path, note_excluded, say
+from charlm.cli.common import StepOpt, either, err, model_path, note_excluded, say
 from charlm.data import corpus as corpus_mod
-from charlm.errors import CharlmError
+from charlm.data.vocab import listing
+from charlm.errors import CharlmError, UsageError
 from charlm.training import memory
 from charlm.use import evaluate
 from charlm.use import export as export_mod
@@ -24,7 +25,9 @@ from charlm.use import info as info_mod
 from charlm.use.evaluate import Score
 
 ModelOpt = Annotated[Path | None, typer.Option(
-    "--model", "-m", help="Checkpoint or run directory", show_default="runs/latest")]
+    "--model", "-m", metavar="MODEL", help="Checkpoint or run directory", show_default="runs/latest")]
+ModelArg = Annotated[Path | None, typer.Argument(
+    help="Checkpoint or run directory (or give it as -m/--model)", metavar="MODEL", show_default="runs/latest")]
 
 WorkersOpt = Annotated[int | None, typer.Option(
     "--workers", min=1, help=f"Processes sharing the work (env {threads.ENV_WORKERS})",
@@ -34,7 +37,7 @@ ThreadsOpt = Annotated[int | None, typer.Option(
 
 
 def perplexity(
-    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score",
+    files: Annotated[list[Path] | None, typer.Argument(help="Text files to score", metavar="FILE",
                                                           show_default="the run's validation split")] = None,
     model: ModelOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -61,11 +64,11 @@ def perplexity(
                 oov[ch] = oov.get(ch, 0) + n
             parts.append((str(f), ids[ids >= 0]))
         if oov and strict:
-            shown = ", ".join(map(repr, sorted(oov)[:10]))
-            raise CharlmError(f"{sum(oov.values())} character(s) outside the model's vocabulary ({shown}); "
+            raise CharlmError(f"{sum(oov.values()):,} character(s) outside the model's vocabulary ({listing(oov)}); "
                               "drop --strict to score without them")
     else:
-        parts = [(f"validation split of {ckpt.corpus and ckpt.corpus.path}", evaluate.held_out(ckpt, say))]
+        val = evaluate.held_out(ckpt, say, "a text FILE")
+        parts = [(f"validation split of {ckpt.corpus and ckpt.corpus.path}", val)]
     total_chars = sum(max(len(ids) - 1, 0) for _, ids in parts)
     scores = []
     with tqdm(total=total_chars, file=sys.stderr, disable=None, unit="char", unit_scale=True,
@@ -89,13 +92,13 @@ def perplexity(
 
 
 def info(
-    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory", metavar="MODEL",
-                                                    show_default="runs/latest")] = None,
+    model: ModelArg = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    model_opt: ModelOpt = None,
     step: StepOpt = None,
 ):
     """What a checkpoint holds: architecture, size, vocabulary, progress, corpus, and the checkpoints its run kept."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(model, "MODEL", step))
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(either(model, model_opt), "MODEL or --model", step))
     data = info_mod.summary(ckpt)
     best, later = ckpt.best_val_loss, data["run_steps"]
     if json_out:
@@ -110,8 +113,8 @@ def info(
         ("model", f"{cfg.cell} {cfg.layers}×{cfg.hidden}, {inp} input, dropout {cfg.dropout:g}"
                   f"{', tied decoder' if cfg.tie_weights else ''}"),
         ("parameters", f"{data['parameters']:,}"),
-        ("vocabulary", f"{len(vocab)} chars: {data['vocab_preview']}"),
-        ("progress", f"{data['steps']} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
+        ("vocabulary", f"{len(vocab):,} chars: {data['vocab_preview']}"),
+        ("progress", f"{data['steps']:,} steps, {_num(data['epochs'])} epochs, {data['chars_trained'] or 0:,} chars, "
                      f"{data['train_seconds'] or 0:.0f}s, as saved in {ckpt.path.name}"
                      + (f" ({saved_as}; the run went on to step {later}, in last.pkl)"
                         if later and later != data["steps"] else "")),
@@ -124,7 +127,7 @@ def info(
         added = origin.get("added_chars") or ""
         lines.append(("fine-tuned", f"from {origin.get('path')} (step {origin.get('step')}, sha256 "
                                     f"{str(origin.get('sha256'))[:16]}…, trained on {origin.get('corpus')})"
-                                    + (f"; added {len(added)} new character(s)" if added else "")))
+                                    + (f"; added {len(added):,} new character(s)" if added else "")))
     if data["kept"]:
         sizes = [k["bytes"] for k in data["kept"]]
         steps = rundir.steps_list([k["step"] for k in data["kept"]])
@@ -143,14 +146,23 @@ class Format(str, Enum):
 
 
 def export(
-    model: Annotated[Path, typer.Argument(help="Checkpoint or run directory")],
-    out: Annotated[Path, typer.Argument(help="Output .npz file")],
+    model: Annotated[Path | None, typer.Argument(help="Checkpoint or run directory (or give it as -m/--model)",
+                                                    metavar="MODEL", show_default=False)] = None,
+    out: Annotated[Path | None, typer.Argument(help="The .npz file to write", metavar="OUT",
+                                                  show_default=False)] = None,
     format: Annotated[Format, typer.Option("--format", help="Target naming scheme")] = Format.torch,
+    model_opt: Annotated[Path | None, typer.Option("--model", "-m", metavar="MODEL", show_default=False,
+                                                      help="Checkpoint or run directory; then OUT alone")] = None,
 ):
     """Write the parameters under PyTorch state_dict names (embedding / rnn / decoder) to an .npz."""
-    ckpt, cfg, params, vocab = checkpoint.load_model(model)
+    if model_opt is not None and out is None:
+        model, out = None, model  # `export -m MODEL OUT`: the one argument is OUT
+    if out is None:
+        raise UsageError("give the model and the .npz file to write: charlm export MODEL OUT, or "
+                         "charlm export -m MODEL OUT")
+    ckpt, cfg, params, vocab = checkpoint.load_model(model_path(either(model, model_opt), "MODEL or --model"))
     arrays = export_mod.torch_state_dict(cfg, params, vocab)
     export_mod.save_npz(out, arrays)
-    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab)} chars): PyTorch state_dict "
+    err.print(f"charlm: wrote {out} ({cfg.cell} {cfg.layers}×{cfg.hidden}, {len(vocab):,} chars): PyTorch state_dict "
               f"arrays for nn.Embedding / nn.{cfg.cell.upper()} / nn.Linear, to pass through torch.from_numpy "
               "to load_state_dict")

@@ -35,7 +35,7 @@ def fit_batch(n: int, batch: int, seq_len: int) -> int:
     fitting = n // (seq_len + 1)
     if fitting < 1:
         raise UsageError(f"the training text has only {n:,} characters, too short for one window of "
-                          f"--seq-len {seq_len} (needs {seq_len + 1}); use a smaller --seq-len or more text")
+                         f"--seq-len {seq_len} (needs {seq_len + 1:,}); use a smaller --seq-len or more text")
     return fitting
 
 

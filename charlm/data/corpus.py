@@ -19,7 +19,6 @@ them, or (`extend=True`) are appended after the model's own, in code-point order
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import numpy as np
 from charlm.data import files as files_mod
 from charlm.data.batches import FileSlice
 from charlm.data.files import CHUNK_BYTES, CorpusRecord, Source, check_readable
-from charlm.data.vocab import Vocab
+from charlm.data.vocab import Vocab, listing
 from charlm.errors import CharlmError
 from charlm.rundir import CORPUS_IDS, CORPUS_META
 
@@ -85,10 +84,7 @@ def _code_points(text: str) -> np.ndarray:
 def _chunks(path: Path, encoding: str):
     """Yield (code points (n,) uint32) per chunk; clear errors for bad bytes.
     The incremental decoder carries a character split across chunk edges."""
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    except LookupError:
-        raise CharlmError(f"unknown encoding {encoding!r}") from None
+    decoder = files_mod.decoder(encoding)
     offset = 0
     with open(path, "rb") as f:
         while True:
@@ -158,8 +154,7 @@ def _vocab(counts: dict[int, int], base: Vocab | None, extend: bool) -> Vocab:
 
 
 def unseen_error(chars: str) -> CharlmError:
-    shown = " ".join(repr(ch) for ch in chars[:20]) + (f" and {len(chars) - 20} more" if len(chars) > 20 else "")
-    return CharlmError(f"the new text has {len(chars)} character(s) the model never saw: {shown}; "
+    return CharlmError(f"the new text has {len(chars):,} character(s) the model never saw: {listing(chars)}; "
                        "--extend-vocab adds them to the model as fresh rows")
 
 
@@ -290,26 +285,49 @@ def reopen(record: CorpusRecord, cache_dir: Path, vocab: Vocab, why: str, source
     return data
 
 
+def _encoded(path: Path, vocab: Vocab, encoding: str):
+    """Yield (code points (n,), ids (n,) int64 with −1 outside the vocabulary) per chunk of a file."""
+    path = Path(path)
+    check_readable(path, "text file")
+    table, ids_of = _lookup(vocab)
+    for cps in _chunks(path, encoding):
+        pos = np.minimum(np.searchsorted(table, cps), len(table) - 1)
+        ids = ids_of[pos].astype(np.int64)                              # (n,)
+        ids[table[pos] != cps] = -1
+        yield cps, ids
+
+
 def encode_text(path: Path, vocab: Vocab, encoding: str = "utf-8") -> tuple[np.ndarray, dict]:
     """Encode another file with an existing vocabulary (evaluation).
 
     Returns ids as int64 with −1 for characters outside the vocabulary, and
     {char: count} of those characters. Held in memory: for scoring files, not corpora.
     """
-    path = Path(path)
-    check_readable(path, "text file")
-    table, ids_of = _lookup(vocab)
     parts, oov = [], {}
-    for cps in _chunks(path, encoding):
-        pos = np.minimum(np.searchsorted(table, cps), len(table) - 1)
-        ids = ids_of[pos].astype(np.int64)
-        bad = table[pos] != cps
+    for cps, ids in _encoded(path, vocab, encoding):
+        bad = ids < 0
         if bad.any():
             uniq, cnt = np.unique(cps[bad], return_counts=True)
             for u, c in zip(uniq.tolist(), cnt.tolist(), strict=True):
                 oov[chr(u)] = oov.get(chr(u), 0) + c
-            ids[bad] = -1
         parts.append(ids)
     if not parts:
         raise CharlmError(f"file is empty: {path}")
     return np.concatenate(parts), oov
+
+
+def read_passage(path: Path, vocab: Vocab, encoding: str = "utf-8", chars: int = 0) -> tuple[str, np.ndarray]:
+    """The first `chars` characters of a file (0 = all) as text, and their ids (int64, −1 for
+    characters outside the vocabulary); only that much of the file is read."""
+    texts, parts, n = [], [], 0
+    for cps, ids in _encoded(path, vocab, encoding):
+        if chars:
+            cps, ids = cps[: chars - n], ids[: chars - n]
+        texts.append(cps.tobytes().decode("utf-32-le"))
+        parts.append(ids)
+        n += len(cps)
+        if chars and n >= chars:
+            break
+    if not parts:
+        raise CharlmError(f"file is empty: {path}")
+    return "".join(texts), np.concatenate(parts)

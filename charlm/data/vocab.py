@@ -4,11 +4,21 @@ A fine-tuned model (charlm/training/init_from.py) keeps its ids and puts new cha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from charlm.errors import CharlmError
+
+SHOWN = 10  # characters a message lists before "and N more"
+
+
+def listing(chars: Iterable[str], shown: int = SHOWN) -> str:
+    """"'#', '$', '(' and 41 more": characters as a message lists them, sorted."""
+    chars = sorted(chars)
+    more = len(chars) - shown
+    return ", ".join(map(repr, chars[:shown])) + (f" and {more:,} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -34,8 +44,7 @@ class Vocab:
         index = self.index()
         unknown = sorted({ch for ch in text if ch not in index})
         if unknown:
-            shown = ", ".join(repr(ch) for ch in unknown[:10]) + (" …" if len(unknown) > 10 else "")
-            raise CharlmError(f"{len(unknown)} character(s) not in the model's vocabulary: {shown}")
+            raise CharlmError(f"{len(unknown):,} character(s) not in the model's vocabulary: {listing(unknown)}")
         return np.array([index[ch] for ch in text], dtype=np.intp)
 
     def decode(self, ids) -> str:

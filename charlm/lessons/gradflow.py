@@ -50,7 +50,7 @@ def positions(n: int, max_lag: int, count: int, warmup: int) -> np.ndarray:
     lo, hi = warmup + max_lag - 1, n - 2
     if hi < lo:
         raise CharlmError(f"the text is too short to measure gradient flow over {max_lag} steps: it needs at "
-                          f"least {warmup + max_lag + 1} characters in the vocabulary, and has {n}")
+                          f"least {warmup + max_lag + 1:,} characters in the vocabulary, and has {n:,}")
     return np.unique(np.linspace(lo, hi, count).round().astype(np.intp))     # (P,)
 
 

@@ -117,6 +117,6 @@ def summary(results: list[CellResult]) -> list[str]:
         if grew:
             lines.append(f"  Growing with the lag (exploding): {', '.join(c.upper() for c in grew)}.")
     for r in results:
-        lines.append(f"{r.cell.upper()}: clipping fired on {r.clipped} of {len(r.norms)} steps (limit {r.clip:g}); "
+        lines.append(f"{r.cell.upper()}: clipping fired on {r.clipped:,} of {len(r.norms):,} steps (limit {r.clip:g}); "
                      f"pre-clip norm median {np.median(r.norms):.3g}, max {max(r.norms):.3g}.")
     return lines

@@ -70,7 +70,7 @@ def check_word(word: str) -> Vocab:
     if len(word) < 2:
         raise UsageError(f"--text needs at least 2 characters (one to read, one to predict), got {word!r}")
     if len(word) > MAX_LEN:
-        raise UsageError(f"--text is {len(word)} characters; the step-by-step view fits at most {MAX_LEN}")
+        raise UsageError(f"--text is {len(word):,} characters; the step-by-step view fits at most {MAX_LEN}")
     chars = "".join(sorted(set(word)))
     if len(chars) < 2:
         raise UsageError(f"--text {word!r} has only the character {chars!r}: every next character is "

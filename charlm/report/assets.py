@@ -39,6 +39,7 @@ pre, .passage { font-family: ui-monospace, "DejaVu Sans Mono", Menlo, Consolas, 
 .passage { line-height: 1.75; border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px;
   max-height: 34em; overflow-y: auto; }
 .ch { padding: 1px 0; border-radius: 2px; } .ch.nl { opacity: .55; }
+.oov { padding: 1px 0; border-radius: 2px; text-decoration: line-through; }
 .ch:hover { outline: 2px solid var(--ink); }
 .legend { width: 340px; margin: 4px 0 12px; font-size: .8rem; color: var(--muted); }
 .legend .bar { height: 12px; border-radius: 3px; border: 1px solid var(--line); }

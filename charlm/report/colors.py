@@ -13,6 +13,7 @@ from collections.abc import Sequence
 SURPRISAL_STOPS = [(0, "#fcfdbf"), (1, "#fec287"), (2, "#fb8761"), (3, "#e55064"), (4, "#b5367a"),
                    (5, "#812581"), (6, "#4f127b"), (7, "#1c1044"), (8, "#000004")]
 SURPRISAL_MAX = 8.0
+OUTSIDE = ("#d4d4d4", "#3c3c3c")  # (background, text) of a character outside the vocabulary: shown, struck, not scored
 # Activations in [−1, 1]: blue – white – red (ColorBrewer RdBu), so the sign reads at a glance.
 ACTIVATION_STOPS = [(-1, "#2166ac"), (-0.6, "#67a9cf"), (-0.25, "#d1e5f0"), (0, "#f7f7f7"),
                     (0.25, "#fddbc7"), (0.6, "#ef8a62"), (1, "#b2182b")]

@@ -47,7 +47,7 @@ def _flow_chart(g: dict) -> str:
     if any(not math.isfinite(y) for s in series for y in s["y"]):
         return '<p class="note">No gradient-flow chart: some gradients are exactly zero.</p>'
     return line_chart(series, x_label="lag k (steps back)", y_label="log10 norm",
-                      title=f"log10 ‖∂L_t/∂h_(t−k)‖ over {flow.positions} positions")
+                      title=f"log10 ‖∂L_t/∂h_(t−k)‖ over {flow.positions:,} positions")
 
 
 def _norm_chart(g: dict) -> str:
@@ -67,7 +67,7 @@ def section(g: dict) -> str:
     kept = (f" At lag {flow.lags[-1]} the gradient is {gradflow.decay(flow):.2g} of its size at lag 1."
             if flow is not None else "")
     fired = sum(n > clip for n in norms) if clip else 0
-    clip_text = (f"The dashed line is the clip limit ({clip:g}): {fired} of the {len(norms)} logged steps were "
+    clip_text = (f"The dashed line is the clip limit ({clip:g}): {fired:,} of the {len(norms):,} logged steps were "
                  "above it and were scaled down to it." if clip else "Clipping was off for this run.")
     return f"""<section id="gradients-section">
 <h2>Gradient flow through time</h2>

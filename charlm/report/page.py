@@ -22,12 +22,12 @@ import numpy as np
 from charlm import defaults
 from charlm.checkpoint import Checkpoint
 from charlm.config import ModelConfig
-from charlm.data.vocab import Vocab
+from charlm.data.vocab import Vocab, listing
 from charlm.report import grads as report_grads
 from charlm.report import growth
 from charlm.report import probes as probe
 from charlm.report.assets import JS
-from charlm.report.colors import ACTIVATION_STOPS, SURPRISAL_STOPS, color, surprisal_color
+from charlm.report.colors import ACTIVATION_STOPS, OUTSIDE, SURPRISAL_STOPS, color, surprisal_color
 from charlm.report.parts import charts, config_groups, config_tables, figure_cards, footer, num, shell
 from charlm.report.svg import esc as _esc
 
@@ -35,14 +35,16 @@ GLYPHS = {"\n": "↵", "\r": "\\r"}  # shown in place of characters that would n
 
 
 def build(ckpt: Checkpoint, cfg: ModelConfig, params: dict, vocab: Vocab, ids: np.ndarray, metrics: list[dict], *,
-          source: str, excluded: dict[str, int] | None = None,
+          source: str, excluded: dict[str, int] | None = None, shown: str | None = None,
           temperatures: Sequence[float] = defaults.REPORT_TEMPERATURES,
           sample_length: int = defaults.REPORT_SAMPLE_LENGTH, seed: int = defaults.REPORT_SEED, command: str = "",
           history: list[dict] | None = None, grew: list[dict] | None = None,
           progress: Callable[[str], None] = lambda stage: None) -> str:
     """The whole page for a loaded model, a passage `ids` (n,) and the run's metrics rows
     (`history`: the run's validation history, if fuller than the checkpoint's; `grew`: its
-    samples.jsonl rows, the text it wrote as it trained)."""
+    samples.jsonl rows, the text it wrote as it trained). `shown`: the passage as the text had
+    it, with the characters outside the vocabulary that `ids` leaves out; the views show them,
+    struck through and not scored."""
     text = vocab.decode(ids)
     progress("samples")
     samples = probe.samples(params, cfg, vocab, temperatures, sample_length, seed)
@@ -55,6 +57,7 @@ def build(ckpt: Checkpoint, cfg: ModelConfig, params: dict, vocab: Vocab, ids: n
     progress("gradients")
     grads = report_grads.gather(ckpt, cfg, params, ids, metrics)
     data = {"ckpt": ckpt, "cfg": cfg, "vocab": vocab, "text": text, "source": source, "excluded": excluded or {},
+            "gaps": probe.gaps(shown if shown is not None else text, vocab),
             "figures": probe.run_figures(ckpt, params, metrics),
             "curves": probe.curves(metrics, history or ckpt.history), "samples": samples, "seed": seed,
             "surprisal": surp, "acts": acts, "corr": corr, "top": probe.top_units(corr, list(feats)),
@@ -70,15 +73,24 @@ def _json_script(obj: object, id_: str) -> str:
     return f'<script type="application/json" id="{id_}">{s}</script>'
 
 
-def _passage_spans(text: str, backgrounds: Sequence[tuple[str, str]]) -> str:
-    """One <span class="ch"> per character (a newline shows as ↵, then breaks the line)."""
+def _passage_spans(text: str, backgrounds: Sequence[tuple[str, str]], gaps: Sequence[str] = ()) -> str:
+    """One <span class="ch"> per character (a newline shows as ↵, then breaks the line); `gaps[i]`,
+    the characters outside the vocabulary before character i, as <span class="oov"> (not "ch", so
+    the script's i-th "ch" stays the data's i-th character)."""
     out = []
-    for ch, (bg, fg) in zip(text, backgrounds, strict=True):
+    for i, (ch, (bg, fg)) in enumerate(zip(text, backgrounds, strict=True)):
+        out.append(_outside(gaps[i] if gaps else ""))
         cls = "ch nl" if ch in GLYPHS else "ch"
         out.append(f'<span class="{cls}" style="background:{bg};color:{fg}">{_esc(GLYPHS.get(ch, ch))}</span>')
         if ch == "\n":
             out.append("\n")
-    return "".join(out)
+    return "".join(out) + _outside(gaps[-1] if gaps else "")
+
+
+def _outside(chars: str) -> str:
+    bg, fg = OUTSIDE
+    return "".join(f'<span class="oov" style="background:{bg};color:{fg}" title="outside the vocabulary: not '
+                   f'scored">{_esc(GLYPHS.get(ch, ch))}</span>' + ("\n" if ch == "\n" else "") for ch in chars)
 
 
 def _figures(d: dict) -> str:
@@ -91,7 +103,7 @@ def _config_tables(d: dict) -> str:
     corpus = ckpt.corpus
     groups = config_groups(ckpt.model, ckpt.train, ckpt.optim)
     groups.append(("data", {"corpus": corpus.path if corpus else "—", "encoding": ckpt.encoding,
-                            "vocabulary": f"{len(vocab)} chars: {vocab.preview().replace('␠', '␣')}",
+                            "vocabulary": f"{len(vocab):,} chars: {vocab.preview().replace('␠', '␣')}",
                             "checkpoint": str(ckpt.path), "best at step": d["figures"]["best_step"]}))
     return config_tables(groups)
 
@@ -179,8 +191,9 @@ def render(d: dict) -> str:
                     for k in (["c", "h"] if "c" in d["acts"] else ["h"]))
     layers = "".join(f'<option value="{k}">layer {k}</option>' for k in range(cfg.layers))
     excluded = d["excluded"]
-    excl = (f'<p class="note">Left out {sum(excluded.values())} character(s) the model never saw: '
-            f'{_esc(", ".join(map(repr, sorted(excluded)[:12])))}.</p>' if excluded else "")
+    excl = (f'<p class="note">Left out {sum(excluded.values()):,} character(s) the model never saw: '
+            f'{_esc(listing(excluded))}; they are shown struck through, and the model reads the text '
+            'without them.</p>' if excluded else "")
     passage_data = {"vocab": vocab.chars, "text": text, "kind": unit.kind, "layer": unit.layer, "unit": unit.unit,
                     "bits": [None if math.isnan(b) else round(float(b), 2) for b in surp.bits],
                     "guess": surp.top_ids.tolist(), "guessp": np.round(surp.top_probs, 3).tolist(),
@@ -190,7 +203,7 @@ def render(d: dict) -> str:
 <h1>charlm report <span class="run">{_esc(name)}</span></h1>
 <p class="lede">A character-level {_esc(cfg.cell.upper())} language model:
 {cfg.layers} layer{"s" if cfg.layers > 1 else ""} of {cfg.hidden} units, {_esc(inp)} input,
-{len(vocab)} distinct characters. It reads text one character at a time and, after each, guesses the next.</p>
+{len(vocab):,} distinct characters. It reads text one character at a time and, after each, guesses the next.</p>
 </header>
 <main>
 <section id="summary">
@@ -222,7 +235,7 @@ probability and what the model expected instead. Mean over the passage:
 <b>{num(surp.bits_per_char, ".3f")} bits/char</b>.</p>
 {excl}
 {_legend(SURPRISAL_STOPS, [(0, "0"), (2, "2"), (4, "4"), (6, "6"), (8, "8+ bits")], "surprisal (bits)")}
-<div class="passage" id="surprisal">{_passage_spans(text, [surprisal_color(b) for b in surp.bits])}</div>
+<div class="passage" id="surprisal">{_passage_spans(text, [surprisal_color(b) for b in surp.bits], d["gaps"])}</div>
 <h3>The most surprising moments</h3>
 {_most_surprising(text, surp.bits)}
 </section>
@@ -241,7 +254,7 @@ negative{"; the LSTM cell state c is shown through tanh" if "c" in d["acts"] els
 <span id="unit-info" class="note"></span>
 </div>
 {_legend(ACTIVATION_STOPS, [(-1, "−1"), (0, "0"), (1, "+1")], "activation")}
-<div class="passage" id="cells">{_passage_spans(text, _activation_colors(d, unit))}</div>
+<div class="passage" id="cells">{_passage_spans(text, _activation_colors(d, unit), d["gaps"])}</div>
 <h3>Units that follow simple features</h3>
 <p class="explain">For every feature, the units whose activation correlates most with it (Pearson r, over this
 passage). Click one to show it above; hover a feature for its definition.</p>

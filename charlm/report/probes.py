@@ -24,7 +24,7 @@ from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
 from charlm.nn import model, stepping
 from charlm.nn.loss import log_softmax
-from charlm.nn.sample import generate
+from charlm.nn.sample import generate, stream_rngs
 
 LN2 = math.log(2)
 
@@ -85,6 +85,19 @@ def surprisal(params: dict, cfg: ModelConfig, ids: np.ndarray, top_k: int = 5,
         top_ids[t0 + 1: t1 + 1] = best
         top_probs[t0 + 1: t1 + 1] = np.exp(np.take_along_axis(logp, best, axis=1))
     return Surprisal(bits, top_ids, top_probs)
+
+
+def gaps(shown: str, vocab: Vocab) -> list[str]:
+    """For a passage as shown, whose characters in `vocab` the model reads (n of them): the
+    characters outside it before each of those n, and after the last (n + 1 strings)."""
+    index, out, gap = vocab.index(), [], []
+    for ch in shown:
+        if ch in index:
+            out.append("".join(gap))
+            gap = []
+        else:
+            gap.append(ch)
+    return out + ["".join(gap)]
 
 
 def activations(params: dict, cfg: ModelConfig, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -180,9 +193,10 @@ def passage(ids: np.ndarray, length: int, newline: int | None) -> np.ndarray:
 
 def samples(params: dict, cfg: ModelConfig, vocab: Vocab, temperatures: Sequence[float], length: int,
             seed: int) -> list[tuple[float, str]]:
-    """(temperature, text) for each temperature, every one drawn with a fresh Generator(seed)."""
+    """(temperature, text) for each temperature, each drawn as `charlm sample --seed SEED -t T` draws its
+    first sample."""
     return [(t, "".join(p[0] for p in generate(params, cfg, vocab, length=length, temperature=t,
-                                               rng=np.random.default_rng(seed))))
+                                               rng=stream_rngs(seed))))
             for t in temperatures]
 
 

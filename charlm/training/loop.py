@@ -21,12 +21,10 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 
-import numpy as np
-
 from charlm import checkpoint, defaults, rundir, threads
 from charlm.errors import CharlmError
 from charlm.nn import optim
-from charlm.nn.sample import generate
+from charlm.nn.sample import generate, stream_rngs
 from charlm.training import keep
 from charlm.training.budget import budget_reached, early_stop, fraction_done
 from charlm.training.plans import Plan
@@ -135,11 +133,12 @@ def _score_best_on_all(r: RunState) -> float:
 
 def _sample(r: RunState) -> str:
     """A short text from the current parameters, as a run writes it while it trains: always from the same
-    prime, seed and temperature (defaults.TRAINING_SAMPLE), so that only the model changes."""
+    prime, seed and temperature (defaults.TRAINING_SAMPLE), so that only the model changes; drawn as
+    `charlm sample --seed SEED` draws its first sample, so that anyone can draw it again."""
     s = defaults.TRAINING_SAMPLE
     return "".join(c[0] for c in generate(r.team.params, r.plan.mcfg, r.plan.data.vocab, length=s["length"],
                                           prime=s["prime"], temperature=s["temperature"],
-                                          rng=np.random.default_rng(s["seed"])))
+                                          rng=stream_rngs(s["seed"])))
 
 
 def _validation(r: RunState, clock: Clock, smoothed: float | None, final: bool, samples) -> tuple[dict, str]:

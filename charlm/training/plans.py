@@ -99,19 +99,18 @@ def start(source: Source, run_dir: Path, given: dict, *, encoding: str = "utf-8"
     is the tier this machine can train enough steps of (charlm/defaults.py), timed here;
     `status` hears what takes a while."""
     model_kw, optim_kw, train_kw = _split(given)
-    notes: list[Note] = []
+    notes = _skipped(source)
     data = corpus_mod.load(source, run_dir, encoding, lambda text: notes.append(Note(text, False)))
     ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
-    tcfg, fit_notes = _fit(tcfg, data, threads_n)
     probe = None
     if tcfg.time_budget:
         status("timing a few training steps to choose the model for this machine …")
-        probe = _speed_probe(data, model_kw, tcfg, threads_n, device)
+        probe = _speed_probe(data, model_kw, _fit(tcfg, data)[0], threads_n, device)  # as decide will fit it
     tier, why = defaults.choose(tcfg.time_budget, probe)
     if why:
         notes.append(Note(why))
     mcfg = ModelConfig(vocab_size=len(data.vocab), **{**tier, **model_kw})
-    return decide(data, run_dir, mcfg, ocfg, tcfg, threads_n=threads_n, device=device, notes=notes + fit_notes)
+    return decide(data, run_dir, mcfg, ocfg, tcfg, threads_n=threads_n, device=device, notes=notes)
 
 
 def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: dict, *, encoding: str = "utf-8",
@@ -126,13 +125,13 @@ def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: di
             raise UsageError(f"--{_flag(key)} cannot be given with --init-from: the architecture comes from "
                              f"{ckpt.path} ({_flag(key)} {_shown(getattr(ckpt.model, key))}); for another "
                              f"architecture, start a new run without --init-from")
-    notes: list[Note] = []
+    notes = _skipped(source)
     data = corpus_mod.load(source, run_dir, encoding, lambda text: notes.append(Note(text, False)), ckpt.vocab,
                            extend)
     ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
     begin = init_from.start(ckpt, data.vocab, tcfg.seed)
     if added := begin.record["added_chars"]:
-        notes.append(Note(f"added {len(added)} character(s) the model never saw to its vocabulary, with freshly "
+        notes.append(Note(f"added {len(added):,} character(s) the model never saw to its vocabulary, with freshly "
                           f"initialised input and output rows: {' '.join(repr(ch) for ch in added)}"))
     return decide(data, run_dir, begin.mcfg, ocfg, tcfg, init=begin, threads_n=threads_n, device=device, notes=notes)
 
@@ -169,7 +168,8 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, *, enco
                               f"charlm train NEW_PATH --resume {rundir.quote(path)}")
     if paths and glob is None and any(Path(p).is_dir() for p in paths):
         glob = old.glob  # a folder given again is searched with the run's --glob
-    source = files.expand(paths or list(old.inputs), glob if paths else old.glob)
+    source = files.expand(paths or list(old.inputs), glob if paths else old.glob, ckpt.corpus.encoding)
+    notes += _skipped(source)
     moved = files.changes(old, source) if not (old.single and source.single) else None
     if moved:
         raise CharlmError(f"the run's set of files changed since the checkpoint: {moved}; resuming would not "
@@ -223,7 +223,12 @@ def _shown(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _fit(tcfg: TrainConfig, data: Corpus, threads_n: int | None) -> tuple[TrainConfig, list[Note]]:
+def _skipped(source: Source) -> list[Note]:
+    """What reading a folder left out (charlm's own runs, files that are not text), as a note."""
+    return [Note(source.skipped, False)] if source.skipped else []
+
+
+def _fit(tcfg: TrainConfig, data: Corpus) -> tuple[TrainConfig, list[Note]]:
     """The batch that fits the training text, the validation cadence and the worker processes,
     where the config leaves them open; with notes on what was decided."""
     n_train = corpus_mod.train_length(len(data.ids), tcfg.val_fraction)
@@ -242,8 +247,8 @@ def _fit(tcfg: TrainConfig, data: Corpus, threads_n: int | None) -> tuple[TrainC
     if tcfg.engine == "numpy":  # the torch engine's processes are torchrun's
         workers = threads.workers(workers or None, batch)
         if tcfg.workers and workers < tcfg.workers:
-            notes.append(Note(f"--workers {tcfg.workers} is more than the {batch} lanes of a batch; using {workers}, "
-                              "one lane each", False))
+            notes.append(Note(f"--workers {tcfg.workers} is more than the {batch:,} lanes of a batch; using "
+                              f"{workers:,}, one lane each", False))
         cores = threads.usable_cores()
         if workers > cores:
             notes.append(Note(f"{workers} worker processes on {cores} usable core{'s' * (cores > 1)}: they take turns, "
@@ -262,12 +267,12 @@ def decide(data: Corpus, run_dir: Path, mcfg: ModelConfig, ocfg: OptimConfig, tc
            device: str = "auto", notes: list[Note] | tuple = ()) -> Plan:
     """The plan: `tcfg` with the batch, cadence and workers settled (a resumed config keeps its
     own), the BLAS threads, and the checks that the validation split and memory allow the run."""
-    tcfg, fit_notes = _fit(tcfg, data, threads_n)
-    notes = [*notes, *fit_notes]  # none when the config was fitted already (start fits it for the probe)
+    tcfg, fit_notes = _fit(tcfg, data)
+    notes = [*notes, *fit_notes]
     plan = Plan(data, run_dir, mcfg, ocfg, tcfg, checkpoint, init, threads.blas_threads(threads_n), device,
                 tuple(notes))
     if plan.val_chars < 2 and tcfg.val_fraction > 0:
-        raise UsageError(f"the validation split has {plan.val_chars} character(s); use a larger --val-fraction or "
+        raise UsageError(f"the validation split has {plan.val_chars:,} character(s); use a larger --val-fraction or "
                          "more text (or --val-fraction 0 for no validation)")
     check_memory(mcfg, ocfg, tcfg)
     kept = keep.check(run_dir, mcfg, ocfg, tcfg, plan.windows, checkpoint.step if checkpoint else 0)

@@ -49,11 +49,11 @@ def search(params: dict, cfg: ModelConfig, vocab: Vocab, *, width: int, length: 
     check_options(0.0, 0, 1.0, length)
     stopper = Stopper(stop, lines)
     K, V = width, len(vocab)
-    prefix, state, last = start(params, cfg, vocab, prime, K, None)
+    shown, state, current = start(params, cfg, vocab, prime, K, None)  # the same for every beam
+    prefix = shown[0]
     run = stepping.prepare(params, cfg, state)
     scores = np.full(K, -np.inf)                                        # (K,) all beams start equal:
     scores[0] = 0.0                                                     # only the first is extended
-    current = np.full(K, last)                                          # (K,)
     parents = np.zeros((length, K), dtype=np.intp)                      # (S, K) beam each came from
     chosen = np.zeros((length, K), dtype=np.intp)                       # (S, K) character each added
     step_lp = np.zeros((length, K))                                     # (S, K) that character's log-prob

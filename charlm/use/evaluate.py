@@ -15,8 +15,6 @@ from charlm.engines.parallel import Team
 from charlm.errors import CharlmError
 from charlm.nn.score import Score, score_ids
 
-GIVE_A_FILE = "give a text FILE to score instead (charlm report: --text FILE)"
-
 
 def score(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = defaults.EVAL_BATCH,
           seq_len: int = defaults.EVAL_SEQ_LEN, workers: int | None = None, threads_n: int | None = None,
@@ -33,16 +31,19 @@ def score(params: dict, cfg: ModelConfig, ids: np.ndarray, *, batch: int = defau
             return team.score("text", batch, seq_len, progress=progress)
 
 
-def held_out(ckpt: Checkpoint, note: Callable[[str], None] = lambda text: None) -> np.ndarray:
+def held_out(ckpt: Checkpoint, note: Callable[[str], None] = lambda text: None,
+             instead: str = "a text file") -> np.ndarray:
     """The validation split of a run's own corpus (read through the run's id cache, in the
-    model's vocabulary), refusing when the run has none, or the corpus is gone or changed."""
+    model's vocabulary), refusing when the run has none, or the corpus is gone or changed;
+    the refusal says to give `instead` (how the caller takes a text: a FILE, --text FILE)."""
+    give = f"give {instead} to use instead"
     val_fraction = ckpt.train.val_fraction if ckpt.train else defaults.VAL_FRACTION
     if not val_fraction:
-        raise CharlmError(f"the run has no validation split (it was trained with --val-fraction 0); {GIVE_A_FILE}")
+        raise CharlmError(f"the run has no validation split (it was trained with --val-fraction 0); {give}")
     if ckpt.corpus is None:
-        raise CharlmError(f"the checkpoint does not record its corpus; {GIVE_A_FILE}")
-    data = corpus_mod.reopen(ckpt.corpus, ckpt.run_dir, ckpt.vocab, GIVE_A_FILE, note=note)
+        raise CharlmError(f"the checkpoint does not record its corpus; {give}")
+    data = corpus_mod.reopen(ckpt.corpus, ckpt.run_dir, ckpt.vocab, give, note=note)
     val = data.split(val_fraction)[1]
     if len(val) < 2:
-        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; {GIVE_A_FILE}")
+        raise CharlmError(f"the run's validation split has {len(val)} character(s), too few to score; {give}")
     return val

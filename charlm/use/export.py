@@ -22,7 +22,7 @@ import numpy as np
 
 from charlm.config import ModelConfig
 from charlm.data.vocab import Vocab
-from charlm.errors import CharlmError
+from charlm.errors import CharlmError, UsageError
 from charlm.fileio import atomic_write
 
 
@@ -46,7 +46,7 @@ def save_npz(out: Path, arrays: dict[str, np.ndarray]) -> None:
     out = Path(out)
     if out.exists() and not out.is_file():
         if out.is_dir():
-            raise CharlmError(f"cannot write {out}: it is a directory; give a file name such as {out / 'model.npz'}")
+            raise UsageError(f"cannot write {out}: it is a directory; give a file name such as {out / 'model.npz'}")
         try:
             with open(out, "wb") as f:
                 np.savez(f, **arrays)

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from charlm.config import ModelConfig
-from charlm.data.vocab import Vocab
-from charlm.errors import CharlmError, UsageError
+from charlm.data.vocab import Vocab, listing
+from charlm.errors import UsageError
 from charlm.nn import stepping
-from charlm.nn.sample import Settings, Stopper, check_stop, next_ids, start, unescape, unknown_chars
+from charlm.nn.sample import Settings, Stopper, UnseenChars, check_stop, next_ids, start, unescape, unknown_chars
 
 HELP = """\
 Type text and press Enter: the model reads it after everything so far and answers.
@@ -72,12 +72,10 @@ class Session:
         text = unescape(line[1:] if line.startswith("::") else line)
         bad = unknown_chars(text, self.vocab)
         if bad and not self.skip_unknown:
-            shown = ", ".join(map(repr, bad[:10])) + (" …" if len(bad) > 10 else "")
-            raise CharlmError(f"the line has {len(bad)} character(s) the model never saw: {shown} "
-                              "(nothing was read; --skip-unknown drops them)")
+            raise UnseenChars("the line", bad, "nothing was read")
         text = "".join(ch for ch in text if ch not in bad)
         shown = self._read(text)
-        return Reply(message=f"skipped characters the model never saw: {', '.join(map(repr, bad))}" if bad else "",
+        return Reply(message=f"skipped characters the model never saw: {listing(bad)}" if bad else "",
                      text=self._answer(shown, should_stop))
 
     def _command(self, command: str) -> str:
@@ -110,9 +108,9 @@ class Session:
         """Feed `text` after everything so far. The first line starts the stream as `sample.start`
         does; returns the character it drew to start from, when it had to draw one ("" otherwise)."""
         if self.run is None:
-            shown, state, last = start(self.params, self.cfg, self.vocab, text, 1, self.rng)
-            self.run, self.pending = stepping.prepare(self.params, self.cfg, state), last
-            return shown[len(text):]
+            shown, state, last = start(self.params, self.cfg, self.vocab, text, 1, [self.rng])
+            self.run, self.pending = stepping.prepare(self.params, self.cfg, state), int(last[0])
+            return shown[0][len(text):]
         index = self.vocab.index()
         for ch in text:
             stepping.advance(self.run, np.array([self.pending]))

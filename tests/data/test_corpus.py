@@ -166,7 +166,7 @@ def test_a_given_vocabulary_keeps_its_ids_and_extends_after_them(tmp_path):
     p = tmp_path / "t.txt"
     p.write_text("zebra")
     base = Vocab("rab", [1, 1, 1])  # not sorted: a fine-tuned model's order
-    with pytest.raises(CharlmError, match="2 character\\(s\\) the model never saw: 'e' 'z'"):
+    with pytest.raises(CharlmError, match="2 character\\(s\\) the model never saw: 'e', 'z'"):
         corpus.load(p, tmp_path / "run", vocab=base)
     c = corpus.load(p, tmp_path / "run", vocab=base, extend=True)
     assert c.vocab.chars == "rabez" and c.vocab.counts == [1, 1, 1, 1, 1]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from charlm.data import files
+from charlm.errors import CharlmError
 from tests.helpers import assert_one_line_error, charlm
 
 TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch-size", "2", "--eval-every", "3",
@@ -78,11 +79,12 @@ def test_resume_refuses_a_changed_file_set_or_content(src):
 
 
 @pytest.mark.parametrize("args, code, needle", [
-    (["src", "--glob", "*.rs"], 1, "holds no files matching '*.rs'"),
-    (["empty"], 1, "holds no files"),
+    (["src", "--glob", "*.rs"], 1, "holds no text files matching '*.rs'"),
+    (["empty"], 1, "holds no text files"),
     (["src/b.py", "--glob", "*.py"], 2, "--glob picks files inside a folder"),
     (["src", "missing.txt"], 1, "corpus not found"),
-    (["src", "--glob", "*.bin"], 1, "looks like a binary file"),
+    (["src", "--glob", "*.bin"], 1, "skipped 1 file that is not text (src/blob.bin)"),  # in a folder: left out
+    (["src/blob.bin"], 1, "looks like a binary file"),                                 # named: refused
 ])
 def test_bad_input_is_one_line(src, args, code, needle):
     (src / "empty").mkdir()
@@ -105,3 +107,21 @@ def test_a_single_file_keeps_its_classic_record(tmp_path):
     source = files.expand([tmp_path / "t.txt"])
     assert source.single and source.record() == {} and source.label == str(tmp_path / "t.txt")
     assert set(files.fingerprint(source)) == {"size", "mtime_ns", "sha256"}
+
+
+def test_text_is_told_from_not_text_by_the_corpus_encoding(tmp_path):
+    """A NUL byte marks a file as not text when the encoding is not known; with it, what decodes
+    without a NUL character is text (UTF-16 holds NUL bytes, latin-1 bytes that UTF-8 refuses)."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "wide.txt").write_text("wide text\n" * 20, encoding="utf-16")
+    (tmp_path / "d" / "accents.txt").write_text("café crème\n" * 20, encoding="latin-1")
+    (tmp_path / "d" / "pickle.pkl").write_bytes(b"\x80\x04\x95\x00\x00\x00")
+
+    def kept(encoding):
+        source = files.expand([tmp_path / "d"], encoding=encoding)
+        return [Path(f).name for f in source.files], source.skipped
+    assert kept(None) == (["accents.txt"], "skipped 2 files that are not text (d/pickle.pkl, d/wide.txt)")
+    assert kept("latin-1") == (["accents.txt"], "skipped 2 files that are not text (d/pickle.pkl, d/wide.txt)")
+    assert kept("utf-16")[0] == ["wide.txt"]
+    with pytest.raises(CharlmError, match="holds no text files .*skipped 3 files that are not text"):
+        kept("utf-8")

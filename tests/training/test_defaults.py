@@ -44,7 +44,7 @@ def test_help_states_the_rule():
     assert "gru 2×384, embedding 384, dropout 0.2 if it can take ≥ 1,850 steps" in text
     assert "With no budget option given: gru 2×256" in text and "for 10 epochs" in text
     assert "Recurrent cell [default: (gru)]" in text and "(lstm)]" not in text  # what a run trains
-    assert "Warm-up steps (cosine) [default: (100)]" in text and "[default: (cosine)]" in text
+    assert "Warm-up steps (cosine) [default: (100); ≥ 0]" in text and "[default: (cosine)]" in text
     assert "Validation every 200 steps, or every epoch if that is shorter" in text
 
 

@@ -44,7 +44,7 @@ def ws(tmp_path_factory) -> Path:
 def test_unseen_characters_stop_the_run_and_are_listed(ws):
     err = assert_one_line_error(charlm(["train", "new.txt", "--init-from", "BASE", "--out", "FT0", *SMALL],
                                        cwd=ws), 1, "2 character(s) the model never saw")
-    assert "'!' 'C'" in err and "--extend-vocab" in err
+    assert "'!', 'C'" in err and "--extend-vocab" in err
     assert not (ws / "FT0").exists()
 
 
