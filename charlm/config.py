@@ -92,7 +92,7 @@ class OptimConfig:
 class TrainConfig:
     seq_len: int = defaults.SEQ_LEN            # T: BPTT window
     batch_size: int = defaults.BATCH_SIZE      # B: contiguous lanes
-    max_steps: int | None = None    # stop after this many steps; 0 = no limit; None = not given (see below)
+    max_steps: int | None = None    # stop after this many steps; 0 = no limit; None = not given: the plan decides
     epochs: float | None = None     # stop after this many passes; 0 = no limit
     time_budget: float | None = None  # stop after this many seconds of training, validation excluded; 0 = none
     val_fraction: float = defaults.VAL_FRACTION    # last fraction of the text held out for validation
@@ -107,18 +107,22 @@ class TrainConfig:
     engine: str = defaults.ENGINE   # numpy | torch (charlm/engines): who computes the steps; same model either way
     keep_every: int = 0             # keep a checkpoint (the weights) every this many steps, step-N.pkl; 0 = none
 
+    @property
+    def budget_given(self) -> bool:
+        """Whether any budget was given (else the plan decides one by the text's size: defaults.budgets)."""
+        return not (self.max_steps is None and self.epochs is None and self.time_budget is None)
+
     def __post_init__(self):
-        steps, epochs, seconds = defaults.budgets(self.max_steps, self.epochs, self.time_budget)
-        object.__setattr__(self, "max_steps", steps)   # budgets not given: defaults.budgets decides
-        object.__setattr__(self, "epochs", epochs)
-        object.__setattr__(self, "time_budget", seconds)
+        if self.budget_given:  # giving one budget leaves the others unlimited
+            for name in ("max_steps", "epochs", "time_budget"):
+                object.__setattr__(self, name, getattr(self, name) or 0)
         if self.patience is None:
             object.__setattr__(self, "patience", defaults.PATIENCE if self.val_fraction > 0 else 0)
         if self.seq_len < 1 or self.batch_size < 1:
             raise UsageError("--seq-len and --batch-size must be ≥ 1")
         if not 0.0 <= self.val_fraction < 1.0:
             raise UsageError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-        if self.max_steps < 0 or self.epochs < 0 or not self.time_budget >= 0:
+        if self.budget_given and (self.max_steps < 0 or self.epochs < 0 or not self.time_budget >= 0):
             raise UsageError("budgets (--max-steps, --epochs, --time-budget) must be ≥ 0")
         if (self.eval_every is not None and self.eval_every < 1) or self.log_every < 1:
             raise UsageError("--eval-every and --log-every must be ≥ 1")

@@ -38,6 +38,7 @@ step 253 instead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,7 +70,11 @@ CLIP = 5.0                  # global gradient-norm limit
 SCHEDULE, WARMUP_STEPS, MIN_LR_RATIO = "cosine", 100, 0.1
 # The run: lanes × window, what "no budget" means, validation and logging cadence.
 BATCH_SIZE, SEQ_LEN = 50, 100
-NO_BUDGET_EPOCHS = 10.0     # a run given no budget option at all stops after this many passes
+# A run given no budget option trains until early stopping ends it, on a schedule of at least NO_BUDGET_EPOCHS
+# passes and NO_BUDGET_STEPS steps, and at most NO_BUDGET_MAX_EPOCHS passes: the cap that ends a run without a
+# validation split (RESULTS.md, "No budget given": a 60k-character text peaks after about 20 passes; on 1 MB a
+# schedule of 20 passes overfits before its rate has decayed, 10 do not).
+NO_BUDGET_EPOCHS, NO_BUDGET_STEPS, NO_BUDGET_MAX_EPOCHS = 10.0, 2000, 50.0
 VAL_FRACTION = 0.1
 EVAL_EVERY, MIN_EVAL_EVERY = 200, 10
 VAL_MAX_CHARS = 200_000     # validation chars scored during training …
@@ -106,12 +111,20 @@ def learning_rate(optimizer: str) -> float:
     return LEARNING_RATES[optimizer]
 
 
-def budgets(max_steps: int | None, epochs: float | None, time_budget: float | None) -> tuple[int, float, float]:
-    """The three budgets of a run, None meaning not given: a run given none of them
-    trains NO_BUDGET_EPOCHS passes; an explicit 0 means no limit of that kind."""
+def budgets(max_steps: int | None, epochs: float | None, time_budget: float | None,
+            windows: int) -> tuple[int, float, float]:
+    """The three budgets of a run, None meaning not given, for a text of `windows` steps an epoch. A
+    run given none of them has a budget of no_budget_epochs and stops early; an explicit 0 means
+    no limit of that kind."""
     if max_steps is None and epochs is None and time_budget is None:
-        return 0, NO_BUDGET_EPOCHS, 0.0
+        return 0, no_budget_epochs(windows), 0.0
     return max_steps or 0, epochs or 0.0, time_budget or 0.0
+
+
+def no_budget_epochs(windows: int) -> float:
+    """The passes of a run given no budget, over a text of `windows` steps an epoch: enough for
+    NO_BUDGET_STEPS steps, at least NO_BUDGET_EPOCHS and at most NO_BUDGET_MAX_EPOCHS."""
+    return float(min(NO_BUDGET_MAX_EPOCHS, max(NO_BUDGET_EPOCHS, math.ceil(NO_BUDGET_STEPS / max(windows, 1)))))
 
 
 def choose(time_budget: float, steps_per_second: Callable[[dict], float] | None = None) -> tuple[dict, str]:
@@ -149,8 +162,9 @@ def rule() -> str:
     tiers = "; ".join(f"{t.describe()} if it can take ≥ {t.min_steps:,} steps" if t.min_steps
                       else f"else {t.describe()}" for t in TIERS)
     return (f"Defaults: with --time-budget, a few timed steps measure this machine's speed and pick the first "
-            f"of: {tiers}. With no budget option given: {NO_BUDGET.describe()}, for {NO_BUDGET_EPOCHS:g} epochs (an "
-            f"explicit 0 for every budget trains until Ctrl-C). Always "
+            f"of: {tiers}. With no budget option given: {NO_BUDGET.describe()}, until validation stops improving, "
+            f"on a schedule of at least {NO_BUDGET_EPOCHS:g} epochs and {NO_BUDGET_STEPS:,} steps and at most "
+            f"{NO_BUDGET_MAX_EPOCHS:g} epochs (an explicit 0 for every budget trains until Ctrl-C). Always "
             f"{', '.join(f'{k} lr {v:g}' for k, v in LEARNING_RATES.items())} ({OPTIMIZER} unless --optimizer), "
             f"{BATCH_SIZE} lanes × {SEQ_LEN} steps, {WARMUP_STEPS} warm-up steps, then a {SCHEDULE} decay to "
             f"{MIN_LR_RATIO:g} of the peak that ends with the run, stopping early after {PATIENCE} validations "

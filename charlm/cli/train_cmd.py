@@ -91,7 +91,9 @@ def train(
     max_steps: Annotated[int | None, _opt("--max-steps", "Stop after N steps in total (0 = no limit)",
                                              T.max_steps, min=0)] = None,
     epochs: Annotated[float | None, _opt("--epochs", "Stop after K passes in total (0 = no limit)",
-                                            f"{defaults.NO_BUDGET_EPOCHS:g} if no budget option is given, else 0",
+                                            f"with no budget option: until early stopping, "
+                                            f"{defaults.NO_BUDGET_EPOCHS:g}–{defaults.NO_BUDGET_MAX_EPOCHS:g} "
+                                            "by the text's size; else 0",
                                             min=0.0)] = None,
     time_budget: Annotated[float | None, _opt("--time-budget", "Stop after S seconds of training in total "
                                                  "(0 = no limit)", T.time_budget, min=0.0)] = None,

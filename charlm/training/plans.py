@@ -253,7 +253,16 @@ def _fit(tcfg: TrainConfig, data: Corpus) -> tuple[TrainConfig, list[Note]]:
         if workers > cores:
             notes.append(Note(f"{workers} worker processes on {cores} usable core{'s' * (cores > 1)}: they take turns, "
                               f"so each step waits for the slowest; --workers {cores} (or fewer) is faster", False))
-    return dataclasses.replace(tcfg, batch_size=batch, eval_every=every, workers=workers), notes
+    steps, epochs, seconds = tcfg.max_steps, tcfg.epochs, tcfg.time_budget
+    if not tcfg.budget_given:
+        windows = batches.windows_per_epoch(n_train, batch, tcfg.seq_len)
+        steps, epochs, seconds = defaults.budgets(None, None, None, windows)
+        stop = (f"until validation stops improving (--patience {tcfg.patience}), " if tcfg.patience
+                else "")
+        notes.append(Note(f"no budget given: training {stop}at most {epochs:g} epochs ({epochs * windows:,.0f} "
+                          "steps), the schedule decaying over them; --time-budget, --max-steps or --epochs set one"))
+    return dataclasses.replace(tcfg, batch_size=batch, eval_every=every, workers=workers, max_steps=steps,
+                               epochs=epochs, time_budget=seconds), notes
 
 
 def eval_every(n_train: int, batch: int, seq_len: int, every: int = defaults.EVAL_EVERY) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -42,7 +43,8 @@ def test_help_states_the_rule():
     r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300"})
     text = " ".join(r.output.split())
     assert "gru 2×384, embedding 384, dropout 0.2 if it can take ≥ 1,850 steps" in text
-    assert "With no budget option given: gru 2×256" in text and "for 10 epochs" in text
+    assert "With no budget option given: gru 2×256" in text and "until validation stops improving" in text
+    assert "at least 10 epochs and 2,000 steps and at most 50 epochs" in text
     assert "Recurrent cell [default: (gru)]" in text and "(lstm)]" not in text  # what a run trains
     assert "Warm-up steps (cosine) [default: (100); ≥ 0]" in text and "[default: (cosine)]" in text
     assert "Validation every 200 steps, or every epoch if that is shorter" in text
@@ -57,7 +59,7 @@ def test_config_defaults_are_the_cli_defaults():
     assert ModelConfig(65, hidden=64).embedding_dim == 64 and ModelConfig(65, embedding_dim=0).embedding_dim == 0
     assert (o.name, o.lr, o.schedule, o.warmup_steps, o.clip) == ("adam", 3e-3, "cosine", 100, 5.0)
     assert OptimConfig(name="sgd").lr == 1.0 and OptimConfig(name="rmsprop", lr=0.1).lr == 0.1
-    assert (t.max_steps, t.epochs, t.time_budget) == (0, defaults.NO_BUDGET_EPOCHS, 0.0)  # no budget given
+    assert (t.max_steps, t.epochs, t.time_budget) == (None, None, None) and not t.budget_given  # the plan decides
     assert (TrainConfig(max_steps=5).epochs, TrainConfig(max_steps=0).epochs) == (0.0, 0.0)  # any budget given
     assert t.eval_every is None and plans.eval_every(1_003_854, t.batch_size, t.seq_len) == 200
 
@@ -109,10 +111,30 @@ def test_small_corpus_validates_every_epoch(tmp_path, monkeypatch):
     assert [h["step"] for h in checkpoint.load(tmp_path / "run2" / "last.pkl").history] == [5, 10, 15, 20]
 
 
-def test_no_budget_option_means_ten_epochs(tmp_path, monkeypatch):
-    _, ckpt = _train(tmp_path, monkeypatch, "--sample-every", "0")
-    assert ckpt.train.epochs == defaults.NO_BUDGET_EPOCHS == 10
-    assert ckpt.progress.epoch == 10 and ckpt.progress.window == 0
+def test_no_budget_option_trains_until_early_stopping_within_a_cap():
+    """A run given no budget has a schedule of NO_BUDGET_STEPS steps, at least NO_BUDGET_EPOCHS and at most
+    NO_BUDGET_MAX_EPOCHS passes, and early stopping (the patience default) ends it at its best."""
+    lo, hi, steps = defaults.NO_BUDGET_EPOCHS, defaults.NO_BUDGET_MAX_EPOCHS, defaults.NO_BUDGET_STEPS
+    assert defaults.no_budget_epochs(10) == hi                      # a small text: the cap
+    assert defaults.no_budget_epochs(200) == max(lo, steps / 200)   # tinyshakespeare's 200 steps an epoch
+    assert defaults.no_budget_epochs(10**6) == lo                   # a big text: at least NO_BUDGET_EPOCHS
+    assert defaults.budgets(None, None, None, 10) == (0, hi, 0.0) and defaults.budgets(5, None, None, 10)[1] == 0.0
+
+
+def test_a_small_text_given_no_budget_stops_early_at_its_best(tmp_path, monkeypatch):
+    """Random letters: nothing to learn past their frequencies, so the model soon memorises its
+    training text, validation stops improving and early stopping ends the run before its cap."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    (tmp_path / "t.txt").write_text("".join(rng.choice(list("abcdefghij \n"), 4000)))
+    r = CliRunner().invoke(app, ["train", "t.txt", "--out", "run", "--hidden", "32", "--layers", "1", "--seq-len",
+                                 "20", "--batch-size", "10", "--sample-every", "0", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    ckpt = checkpoint.load(tmp_path / "run" / "last.pkl")
+    windows = (3600 // 10 - 1) // 20                                # 90% of the 4,000 characters, in 10 × 20
+    assert ckpt.train.epochs == defaults.no_budget_epochs(windows) == defaults.NO_BUDGET_MAX_EPOCHS
+    assert "no budget given: training until validation stops improving" in r.stderr
+    assert "stopped early" in r.stderr and ckpt.progress.epoch < ckpt.train.epochs
 
 
 def test_each_optimizer_gets_its_own_rate(tmp_path, monkeypatch):
