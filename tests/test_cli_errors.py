@@ -199,7 +199,7 @@ CASES = (
         ("sample-prime-unseen", ["sample", "--model", "{run}", "--prime", "Zebra 한", "--length", "5"], USAGE,
          "'Z', '한'"),
         ("sample-no-model", ["sample", "--length", "5"], ERROR, "no --model"),
-        ("info-no-model", ["info"], ERROR, "no RUN or --model given"),
+        ("info-no-model", ["info"], ERROR, "no MODEL or --model given"),
         ("report-no-model", ["report"], ERROR, "no RUN or --model given"),
         ("perplexity-file-is-not-a-corpus", ["eval", "perplexity", "{missing}", "--model", "{run}"], ERROR,
          "text file not found"),
