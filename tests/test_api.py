@@ -12,7 +12,7 @@ import pytest
 
 import charlm
 from charlm import checkpoint
-from tests.test_cli_errors import TINY, _text, run
+from tests.helpers import MINI, english, run_cli
 
 OPTIONS = {"hidden": 8, "layers": 1, "seq_len": 8, "batch_size": 2, "eval_every": 3, "max_steps": 6}
 
@@ -21,7 +21,7 @@ OPTIONS = {"hidden": 8, "layers": 1, "seq_len": 8, "batch_size": 2, "eval_every"
 def ws(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("charlm-api")
     corpus = d / "corpus.txt"
-    corpus.write_text(_text(), encoding="utf-8")
+    corpus.write_text(english(60), encoding="utf-8")
     events: list[dict] = []
     m = charlm.fit(corpus, d / "API", on_event=events.append, **OPTIONS)
     return {"dir": d, "corpus": corpus, "model": m, "events": events}
@@ -38,7 +38,7 @@ def test_import_is_cheap_and_the_surface_small():
 
 def test_fit_has_the_cli_defaults(ws, tmp_path):
     """The same options through `charlm train` give the same run: same defaults, same seed, same weights."""
-    assert run(["train", ws["corpus"], "--out", tmp_path / "CLI", "--max-steps", "6", *TINY],
+    assert run_cli(["train", ws["corpus"], "--out", tmp_path / "CLI", "--max-steps", "6", *MINI],
                cwd=tmp_path).returncode == 0
     api, cli = checkpoint.load(ws["dir"] / "API"), checkpoint.load(tmp_path / "CLI")
     assert (api.model, api.optim, api.train) == (cli.model, cli.optim, cli.train)
@@ -81,7 +81,7 @@ def test_score_and_surprisal_agree_with_eval_perplexity(ws, tmp_path):
     m = ws["model"]
     text = "the lazy dog sings in green trees\nover a brown fox\n"
     (tmp_path / "t.txt").write_text(text, encoding="utf-8")
-    proc = run(["eval", "perplexity", tmp_path / "t.txt", "-m", ws["dir"] / "API", "--json"], cwd=tmp_path)
+    proc = run_cli(["eval", "perplexity", tmp_path / "t.txt", "-m", ws["dir"] / "API", "--json"], cwd=tmp_path)
     cli = json.loads(proc.stdout)
     s = m.score(text)
     assert s.chars == cli["chars"] == len(text) - 1

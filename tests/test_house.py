@@ -7,12 +7,16 @@
   engines → checkpoint → nn → data → config → the shared facts (defaults, errors, …).
 - At most 8 modules at the top of charlm/ (besides __init__ and __main__); every module
   opens with a docstring and stays under 350 lines.
+- The package's license is an SPDX string, which setuptools ≥ 77 takes without a warning.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "charlm"
 # floors, from the ground up; a module may import only from its own floor or below
@@ -121,3 +125,12 @@ def test_few_top_level_modules_small_files_with_docstrings():
         text = path.read_text()
         assert text.count("\n") <= MAX_LINES, f"{path} has {text.count(chr(10))} lines"
         assert ast.get_docstring(ast.parse(text)), f"{name} opens with no docstring"
+
+
+def test_license_is_an_spdx_string():
+    """A table here makes setuptools ≥ 77 print a long deprecation warning on every install."""
+    tomllib = pytest.importorskip("tomllib")
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT"
+    assert any(re.fullmatch(r"setuptools>=(\d+)", r) and int(r.split(">=")[1]) >= 77
+               for r in project["build-system"]["requires"])

@@ -1,12 +1,13 @@
 """`charlm corpus get | list` through the real executable: a corpus already there, a folder that
-cannot hold corpora/, no name."""
+cannot hold corpora/, no name, an unknown name."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 
-from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
+from tests.cli.conftest import bad_input_tests
+from tests.helpers import CHARLM, ENV, USAGE, assert_one_line_error, charlm
 
 
 def test_a_corpus_already_here_is_kept_unless_rebuild(tmp_path):
@@ -38,3 +39,9 @@ def test_a_folder_that_cannot_hold_corpora_is_one_line_before_any_download(tmp_p
 def test_no_name_is_bad_usage(tmp_path):
     assert_one_line_error(charlm(["corpus", "get"], cwd=tmp_path), 2, "give a corpus name: charlm corpus get NAME, "
                                                                       "one of shakespeare, python, korean")
+
+
+# ---------------------------------------------------------------- bad input: rows of the matrix (conftest.py)
+
+CASES = [("corpus-get-unknown", ["corpus", "get", "nosuch"], USAGE, "unknown corpus 'nosuch'")]
+test_bad_input_subprocess, test_bad_input_cli_runner = bad_input_tests(CASES)

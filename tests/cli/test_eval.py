@@ -1,14 +1,17 @@
 """`charlm eval perplexity | surprisal | gradient-flow` through the real executable: characters
-outside the vocabulary (counted, listed, shown), and a run whose corpus is gone."""
+outside the vocabulary (counted, listed, shown), a run whose corpus is gone, a run without a
+validation split, a damaged id cache, the terminal's colours, bad input."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import TINY, english
-from tests.helpers import assert_one_line_error, charlm
+from tests.cli.conftest import CKPT_CASES, CORPUS_CASES, TINY, bad_input_tests, copy_run, english
+from tests.helpers import CHARLM, ENV, ERROR, assert_one_line_error, charlm, run_cli
 
 OUTSIDE = "#$%()*+/0123456789"  # 18 characters the tiny run's English never holds
 
@@ -66,3 +69,54 @@ def test_a_gone_corpus_names_what_to_give_instead(goner, args, how):
 def test_an_unknown_encoding_is_bad_usage(run, command):
     proc = charlm(["eval", command, "-m", run, run.parent / "corpus.txt", "--encoding", "bogus"], cwd=run.parent)
     assert_one_line_error(proc, 2, "unknown encoding 'bogus'")
+
+
+def test_no_validation_split(shared, tmp_path):
+    assert f"next: charlm sample --model {shared['noval']}   |   charlm eval perplexity TEXT_FILE --model" \
+        in shared["noval_log"]
+    assert "eval perplexity TEXT_FILE" not in shared["run_log"]
+    for args in (["eval", "perplexity", "-m", shared["noval"]], ["eval", "surprisal", "-m", shared["noval"]]):
+        err = assert_one_line_error(run_cli(args, cwd=tmp_path), ERROR, "no validation split")
+        assert "FILE" in err and "vocabulary" not in err
+    ok = run_cli(["eval", "perplexity", shared["corpus"], "-m", shared["noval"]], cwd=tmp_path)
+    assert ok.returncode == 0 and "bits/char" in ok.stdout, ok.stderr
+
+
+def test_damaged_id_cache_is_rebuilt_with_a_note(shared, tmp_path):
+    copy = copy_run(shared, tmp_path / "R")
+    expected = run_cli(["eval", "perplexity", "-m", copy], cwd=tmp_path)
+    ids = copy / "corpus.ids"
+    for command in (["eval", "perplexity", "-m", copy], ["train", "--resume", copy, "--max-steps", "6"]):
+        ids.write_bytes(ids.read_bytes()[: ids.stat().st_size // 2])
+        proc = run_cli(command, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert re.search(r"the id cache \S+corpus.ids is damaged \([\d,]+ bytes where [\d,]+ were expected\); "
+                         "rebuilding it", proc.stderr), proc.stderr
+        if command[0] == "eval":
+            assert proc.stdout == expected.stdout
+    assert "damaged" not in run_cli(["eval", "perplexity", "-m", copy], cwd=tmp_path).stderr  # rebuilt once
+
+
+def test_terminal_surprisal_has_the_scale_and_a_legend(shared, tmp_path):
+    env = {k: v for k, v in ENV.items() if k != "NO_COLOR"} | {"FORCE_COLOR": "1", "COLORTERM": "truecolor"}
+    proc = subprocess.run(CHARLM + ["eval", "surprisal", "-m", str(shared["run"]), "--chars", "100"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "48;2;252;253;191" in proc.stdout and "48;2;0;0;4" in proc.stdout  # the legend's two ends
+    assert re.search(r"surprisal  0 .* 8\+ bits", re.sub(r"\x1b\[[\d;]*m", "", proc.stdout))
+
+
+# ---------------------------------------------------------------- bad input: rows of the matrix (conftest.py)
+
+CASES = (
+    [(f"perplexity-{k}", ["eval", "perplexity", f"{{{k}}}", "--model", "{run}"], ERROR, w)
+     for k, w in CORPUS_CASES]
+    + [(f"perplexity-model-{k}", ["eval", "perplexity", "--model", f"{{{k}}}"], ERROR, w)
+       for k, w in CKPT_CASES if k in ("truncated", "crafted")]
+    + [("perplexity-file-is-not-a-corpus", ["eval", "perplexity", "{missing}", "--model", "{run}"], ERROR,
+        "text file not found")]
+)
+test_bad_input_subprocess, test_bad_input_cli_runner = bad_input_tests(CASES, runner_only={
+    "perplexity-nul", "perplexity-model-truncated", "perplexity-model-crafted",
+})

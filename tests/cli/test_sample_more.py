@@ -14,21 +14,22 @@ import numpy as np
 import pytest
 
 import charlm
-from tests.test_cli_errors import CHARLM, ENV, ERROR, TINY, USAGE, _text, assert_one_line_error, run
+from tests.cli.conftest import english
+from tests.helpers import CHARLM, ENV, ERROR, MINI, USAGE, assert_one_line_error, run_cli
 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory) -> dict:
     d = tmp_path_factory.mktemp("charlm-sample")
     corpus = d / "corpus.txt"
-    corpus.write_text(_text() + "a\tb\n", encoding="utf-8")  # and a tab
-    proc = run(["train", corpus, "--out", d / "RUN", "--max-steps", "30", "--lr", "0.02", *TINY], cwd=d)
+    corpus.write_text(english(60) + "a\tb\n", encoding="utf-8")  # and a tab
+    proc = run_cli(["train", corpus, "--out", d / "RUN", "--max-steps", "30", "--lr", "0.02", *MINI], cwd=d)
     assert proc.returncode == 0, proc.stderr
     return {"dir": d, "run": d / "RUN", "model": charlm.load(d / "RUN")}
 
 
 def sample(ws, *args, **kw) -> subprocess.CompletedProcess:
-    proc = run(["sample", "-m", ws["run"], *args], cwd=ws["dir"], **kw)
+    proc = run_cli(["sample", "-m", ws["run"], *args], cwd=ws["dir"], **kw)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     return proc
 
@@ -53,7 +54,7 @@ def test_prime_escapes_and_prime_file_give_the_same_text(ws, tmp_path):
 
 
 def test_prime_backslash_escapes(ws):
-    err = assert_one_line_error(run(["sample", "-m", ws["run"], "--prime", "the\\\\n"], cwd=ws["dir"]), USAGE)
+    err = assert_one_line_error(run_cli(["sample", "-m", ws["run"], "--prime", "the\\\\n"], cwd=ws["dir"]), USAGE)
     assert "--prime has 1 character(s) the model never saw: '\\\\'" in err  # \\ is one literal backslash
     assert sample(ws, "--prime", "a\\qb", "--skip-unknown", "-n", "3").stdout.startswith("aqb")  # \q stays
 
@@ -74,7 +75,8 @@ def test_bad_sampling_options_are_one_line(ws, args, code, needle):
     (ws["dir"] / "bad.bin").write_bytes(b"ab\xff\xfe")
     (ws["dir"] / "unseen.txt").write_text("Zebra", encoding="utf-8")
     args = [a.format(dir=ws["dir"]) for a in args]
-    assert_one_line_error(run(["sample", "-m", ws["run"], *args], cwd=ws["dir"]), code, needle.format(dir=ws["dir"]))
+    assert_one_line_error(run_cli(["sample", "-m", ws["run"], *args], cwd=ws["dir"]), code,
+                          needle.format(dir=ws["dir"]))
 
 
 # ---------------------------------------------------------------- stopping

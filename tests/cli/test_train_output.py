@@ -1,10 +1,12 @@
 """What `charlm train` says, through the real executable: a closed pipe does not end a run, the
-commands it prints quote their paths, runs/latest is mentioned once at the end, and settings
-that cannot help are said to be so."""
+commands it prints quote their paths, runs/latest is mentioned once at the end, settings that
+cannot help are said to be so, the settings line shows what runs, progress lines have an ETA,
+the log stays in proportion to the run, and the validation slice is said."""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -13,7 +15,7 @@ import time
 import pytest
 
 from charlm import checkpoint
-from tests.helpers import CHARLM, ENV, assert_one_line_error, charlm
+from tests.helpers import CHARLM, ENV, MINI, assert_one_line_error, charlm, run_cli
 
 TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch-size", "4", "--eval-every", "5",
         "--sample-every", "0"]
@@ -87,3 +89,56 @@ def test_counts_have_thousands_separators(text, tmp_path):
                    "--sample-every", "0"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "step 1,005: val" in proc.stderr and "after 1,005 steps" in proc.stderr
+
+
+def test_settings_line_shows_what_runs_and_help_gives_the_rule(shared, tmp_path):
+    log = shared["run_log"]
+    assert "defaults for no time budget, with your --layers, --hidden: gru 1×8, embedding 8 input" in log
+    assert "2×256" not in log and "defaults.py" not in log and "README" not in log
+    proc = subprocess.run(CHARLM + ["train", "--help"], cwd=tmp_path, env={**ENV, "COLUMNS": "400"},
+                          capture_output=True, text=True, timeout=60)
+    assert "384 or 256 or 128 by the speed measured here (rule below); 256 with no budget" in " ".join(
+        proc.stdout.split()), proc.stdout  # help wraps at 80 columns
+    assert "defaults.py" not in proc.stdout
+
+
+def test_log_lines_have_eta_and_rate(shared):
+    """stderr is a pipe here, not a terminal: progress comes as lines, the first one at once."""
+    line = next(x for x in shared["run_log"].splitlines() if "ETA" in x)
+    assert re.search(r"\d+% step \d+ .* [\d.]+k chars/s, ETA \d\d:\d\d", line), line
+
+
+def test_log_stays_proportional_and_quiet_is_quiet(shared, tmp_path):
+    """100 validations (every 2 of 200 steps): the log shows each improvement and the last,
+    the other validation lines at most every 5% of the run, and at most 10 sample blocks;
+    --sample-every 0 shows none, and --quiet only the summary."""
+    args = ["train", shared["corpus"], "--max-steps", "200", *MINI, "--eval-every", "2"]
+    loud = run_cli([*args, "--out", tmp_path / "loud"], cwd=tmp_path)
+    assert loud.returncode == 0, loud.stderr
+    history = checkpoint.load(tmp_path / "loud" / "last.pkl").history
+    best, improved = float("inf"), 0
+    for h in history:
+        if h["val_loss"] < best:
+            best, improved = h["val_loss"], improved + 1
+    lines = [x for x in loud.stderr.splitlines() if re.match(r"step \d+: val ", x)]
+    assert len(history) == 100 and improved <= len(lines) <= improved + 21, (improved, len(lines))
+    assert 1 <= loud.stderr.count("--- sample at step") <= 10
+    none = run_cli([*args, "--out", tmp_path / "none", "--sample-every", "0"], cwd=tmp_path)
+    assert none.returncode == 0 and "--- sample" not in none.stderr
+    quiet = run_cli([*args, "--out", tmp_path / "quiet", "--quiet"], cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "charlm: done — reached --max-steps 200" in quiet.stderr
+    summary = ("  val loss ", "charlm: done — ", "  checkpoints: ", "  next: ")
+    assert all(line.startswith(summary) for line in quiet.stderr.splitlines()), quiet.stderr
+
+
+def test_validation_slice_then_more_at_the_end(shared, tmp_path):
+    """--val-max-chars N scores N chars during training and up to 10 N at the end, and says both."""
+    for n, final in ((20, "the first 200"), (40, "all 268")):  # the corpus's validation split: 268 chars
+        proc = run_cli(["train", shared["corpus"], "--out", tmp_path / f"v{n}", "--max-steps", "6", *MINI,
+                           "--val-max-chars", str(n)], cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        said = final.replace("all 268", "all")
+        assert f"validating on the first {n} of them during training, on {said} at the end" in proc.stderr
+        assert re.search(rf"on the first {n} validation chars; on {final}: [\d.]+ nats/char", proc.stderr), \
+            proc.stderr

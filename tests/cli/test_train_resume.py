@@ -1,15 +1,17 @@
 """`charlm train --resume`, through the real executable: a resume continues the run exactly as it was
 saved. Budgets and reporting may change, each with a note; every other option that differs from the
-run is refused with one line that names the option, the run's value and the value given."""
+run is refused with one line that names the option, the run's value and the value given. A resume
+names a text other than the run's, or one changed since; a finished run says to raise its budget; a
+run without last.pkl resumes from best.pkl; bad input."""
 
 from __future__ import annotations
 
 import pytest
 
 from charlm import checkpoint
-from tests.helpers import assert_one_line_error, charlm
+from tests.cli.conftest import bad_input_tests, copy_run, english
+from tests.helpers import ERROR, MINI, USAGE, assert_one_line_error, charlm, run_cli
 
-USAGE = 2
 TINY = ["--hidden", "8", "--layers", "1", "--seq-len", "8", "--batch-size", "4", "--eval-every", "5",
         "--workers", "1", "--sample-every", "0"]
 
@@ -63,3 +65,47 @@ def test_budgets_and_reporting_may_change_with_a_note(run, tmp_path):
         assert f"resuming with {note}" in proc.stderr
     saved = checkpoint.load(tmp_path / "run" / "last.pkl")
     assert saved.step == 15 and saved.train.max_steps == 15 and saved.train.eval_every == 3  # recorded
+
+
+def test_resume_names_a_different_file_or_a_changed_one(shared, tmp_path):
+    err = assert_one_line_error(run_cli(["train", "--resume", shared["run"], shared["other_text"], "--max-steps",
+                                            "6"], cwd=tmp_path), ERROR, "a different text from the run")
+    assert str(shared["corpus"]) in err and "changed" not in err
+    own = tmp_path / "own.txt"
+    own.write_text(english(60), encoding="utf-8")
+    assert run_cli(["train", own, "--out", tmp_path / "R", "--max-steps", "3", *MINI],
+                      cwd=tmp_path).returncode == 0
+    own.write_text(english(60)[::-1], encoding="utf-8")
+    before = (tmp_path / "R" / "last.pkl").read_bytes()
+    assert_one_line_error(run_cli(["train", "--resume", tmp_path / "R", "--max-steps", "6"], cwd=tmp_path),
+                          ERROR, "changed since the run was trained on it")
+    assert (tmp_path / "R" / "last.pkl").read_bytes() == before
+
+
+def test_resume_of_a_finished_run_says_to_raise_the_budget(shared, tmp_path):
+    copy = copy_run(shared, tmp_path / "R")
+    proc = run_cli(["train", "--resume", copy], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"already reached its budget, so nothing was trained; to train on, raise it: " \
+           f"charlm train --resume {copy} --max-steps 6" in proc.stderr
+    proc = run_cli(["train", "--resume", copy, "--max-steps", "6"], cwd=tmp_path)
+    assert proc.returncode == 0 and "already reached" not in proc.stderr, proc.stderr
+
+
+def test_resume_without_last_pkl_says_it_uses_best(shared, tmp_path):
+    copy = copy_run(shared, tmp_path / "R")
+    (copy / "last.pkl").unlink()
+    proc = run_cli(["train", "--resume", copy, "--max-steps", "6"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"{copy} has no last.pkl; resuming from best.pkl, saved at step 3" in proc.stderr
+
+
+# ---------------------------------------------------------------- bad input: rows of the matrix (conftest.py)
+
+CASES = [
+    ("train-resume-missing", ["train", "--resume", "{missing}"], ERROR, "not found"),
+    ("train-resume-with-out", ["train", "--resume", "{run}", "--out", "{tmp}/branch"], USAGE,
+     "is not the directory of the run being resumed"),
+    ("train-resume-crafted", ["train", "--resume", "{crafted}"], ERROR, "refused"),
+]
+test_bad_input_subprocess, test_bad_input_cli_runner = bad_input_tests(CASES, runner_only={"train-resume-missing"})

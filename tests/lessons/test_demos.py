@@ -14,7 +14,7 @@ from charlm.lessons import gradflow, gradients, hello
 from charlm.lessons.gradflow import Flow
 from charlm.nn import model
 from charlm.use import evaluate
-from tests.test_cli_errors import TINY, USAGE, assert_one_line_error, run
+from tests.helpers import MINI, USAGE, assert_one_line_error, run_cli
 
 ANSI = "\x1b["
 
@@ -99,13 +99,14 @@ def ws(tmp_path_factory):
     rng = np.random.default_rng(0)
     words = "the quick brown fox jumps over a lazy dog".split()
     (d / "corpus.txt").write_text("\n".join(" ".join(rng.choice(words, 8)) for _ in range(120)) + "\n")
-    proc = run(["train", d / "corpus.txt", "--out", d / "RUN", "--max-steps", "3", "--cell", "gru", *TINY], cwd=d)
+    proc = run_cli(["train", d / "corpus.txt", "--out", d / "RUN", "--max-steps", "3", "--cell", "gru", *MINI],
+                      cwd=d)
     assert proc.returncode == 0, proc.stderr
     return d
 
 
 def test_cli_hello(ws):
-    proc = run(["demo", "hello"], cwd=ws)
+    proc = run_cli(["demo", "hello"], cwd=ws)
     assert proc.returncode == 0, proc.stderr
     assert ANSI not in proc.stdout
     assert "after training: 4/4 right" in proc.stdout
@@ -113,20 +114,20 @@ def test_cli_hello(ws):
 
 
 def test_cli_hello_other_word_and_cell(ws):
-    proc = run(["demo", "hello", "--text", "abracadabra", "--cell", "lstm"], cwd=ws)
+    proc = run_cli(["demo", "hello", "--text", "abracadabra", "--cell", "lstm"], cwd=ws)
     assert proc.returncode == 0, proc.stderr
     assert "LSTM layer" in proc.stdout and "after training: 10/10 right" in proc.stdout
 
 
 @pytest.mark.parametrize("args, needle", [(["--text", "a"], "at least 2"), (["--text", "ooo"], "no prediction")])
 def test_cli_hello_bad_word(ws, args, needle):
-    proc = run(["demo", "hello", *args], cwd=ws)
+    proc = run_cli(["demo", "hello", *args], cwd=ws)
     assert_one_line_error(proc, USAGE, needle)
     assert proc.stdout == ""
 
 
 def test_cli_gradient_flow_json_matches_the_library(ws):
-    proc = run(["eval", "gradient-flow", "--model", ws / "RUN", "--json", "--max-lag", "5"], cwd=ws)
+    proc = run_cli(["eval", "gradient-flow", "--model", ws / "RUN", "--json", "--max-lag", "5"], cwd=ws)
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     ckpt, cfg, params, _ = checkpoint.load_model(ws / "RUN")
@@ -140,7 +141,7 @@ def test_cli_gradient_flow_json_matches_the_library(ws):
 def test_cli_gradient_flow_on_a_file(ws):
     text = ws / "text.txt"
     text.write_text("the lazy dog and the quick fox\n" * 10)
-    proc = run(["eval", "gradient-flow", text, "--model", ws / "RUN", "--max-lag", "4"], cwd=ws)
+    proc = run_cli(["eval", "gradient-flow", text, "--model", ws / "RUN", "--max-lag", "4"], cwd=ws)
     assert proc.returncode == 0, proc.stderr
     assert ANSI not in proc.stdout and "at lag 4 the gradient is" in proc.stdout
     assert len([ln for ln in proc.stdout.splitlines() if ln.strip()[:2] in ("1 ", "2 ", "3 ", "4 ")]) == 4
@@ -149,12 +150,12 @@ def test_cli_gradient_flow_on_a_file(ws):
 def test_cli_gradient_flow_short_text(ws):
     short = ws / "short.txt"
     short.write_text("the dog\n")
-    proc = run(["eval", "gradient-flow", short, "--model", ws / "RUN"], cwd=ws)
+    proc = run_cli(["eval", "gradient-flow", short, "--model", ws / "RUN"], cwd=ws)
     assert_one_line_error(proc, 1, "too short")
 
 
 def test_cli_demo_gradients(ws):
-    proc = run(["demo", "gradients", "--steps", "3"], cwd=ws, timeout=120)
+    proc = run_cli(["demo", "gradients", "--steps", "3"], cwd=ws, timeout=120)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "RNN mean" in out and "LSTM mean" in out and "GRU mean" in out
