@@ -20,6 +20,12 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}     # cell → G, the gate blocks of H r
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 ENGINES = ("numpy", "torch")                # who computes the steps (charlm/engines)
+NUMPY_ONLY = ("locked_dropout", "weight_drop", "embed_dropout")  # ModelConfig fields torch.nn's modules lack
+
+
+def numpy_only(model_kw: dict) -> list[str]:
+    """The options among `model_kw` (ModelConfig fields) that are on and only the numpy engine has."""
+    return [f"--{k.replace('_', '-')}" for k in NUMPY_ONLY if model_kw.get(k)]
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,9 @@ class ModelConfig:
     hidden: int = defaults.NO_BUDGET.hidden   # H: units per layer
     embedding_dim: int | None = None          # E: learned embedding width; 0 = one-hot input; None = H
     dropout: float = defaults.NO_BUDGET.dropout  # inverted dropout between layers and before the decoder
+    locked_dropout: bool = defaults.LOCKED_DROPOUT  # those masks: one per lane per window, shared by its steps
+    weight_drop: float = defaults.WEIGHT_DROP  # DropConnect on each W_hh: one mask per training step
+    embed_dropout: float = defaults.EMBED_DROPOUT  # drop whole characters: rows of the input embedding
     tie_weights: bool = False       # decoder.weight shared with embedding.weight (E == H)
     forget_bias: float = 1.0        # LSTM: initial forget-gate bias
 
@@ -42,8 +51,9 @@ class ModelConfig:
             raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(GATES)}")
         if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embedding_dim < 0:
             raise UsageError("vocab size, layers and hidden size must be positive, embedding dim ≥ 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "weight_drop", "embed_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
         if self.tie_weights and self.embedding_dim != self.hidden:
             raise UsageError("--tie-weights needs an embedding as wide as the hidden layer "
                              f"(embedding dim {self.embedding_dim} ≠ hidden {self.hidden})")
@@ -51,6 +61,11 @@ class ModelConfig:
     @property
     def gates(self) -> int:
         return GATES[self.cell]
+
+    @property
+    def stochastic(self) -> bool:
+        """Training draws random masks (any dropout): the steps need a generator."""
+        return self.dropout > 0 or self.weight_drop > 0 or self.embed_dropout > 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ class OptimConfig:
     schedule: str = defaults.SCHEDULE             # constant | cosine (warm-up, then cosine to the end)
     warmup_steps: int = defaults.WARMUP_STEPS     # linear warm-up length (cosine schedule)
     min_lr_ratio: float = defaults.MIN_LR_RATIO   # cosine ends at lr · min_lr_ratio
+    weight_decay: float = defaults.WEIGHT_DECAY   # decoupled (AdamW): every weight matrix shrinks by lr·wd a step
+    ema: float = defaults.EMA           # validate and save an average of the weights with this decay; 0 = off
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -81,6 +98,10 @@ class OptimConfig:
             raise UsageError(f"--clip must be ≥ 0 (0 disables), got {self.clip}")
         if self.warmup_steps < 0:
             raise UsageError(f"--warmup-steps must be ≥ 0, got {self.warmup_steps}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise UsageError(f"--weight-decay must be ≥ 0, got {self.weight_decay}")
+        if not 0.0 <= self.ema < 1.0:
+            raise UsageError(f"--ema must be in [0, 1) (0 = off), got {self.ema}")
 
 
 @dataclass(frozen=True)
