@@ -24,6 +24,7 @@ names), so a run started on one engine resumes on the other.
     update(grad, opt, ocfg, lr)         one step of charlm's optimizer (charlm/nn/optim.py)
     score(source, batch, T)             evaluate.Score of ids:source, as evaluate.score_ids
     snapshot() / restore(snap)          a copy of the parameters / put one back
+    average(opt)                        the average of the weights (--ema slot), in snapshot's form
     checkpoint_arrays(opt)              (params, optimizer slots, carried state) as numpy;
                                         every process calls it (the state is gathered)
     agree(x) / agree_any(flag)          rank 0's number / whether any rank raised the

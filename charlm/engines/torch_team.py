@@ -16,9 +16,11 @@ What the numpy engine does, done here the same way:
   the same global-norm clipping; the moments are kept per parameter, on the device;
 - validation scores the text as evaluate.score_ids does (lanes, warm-up, tail).
 With dropout 0 the two engines agree loss by loss to float32 rounding
-(tests/engines/test_torch_engine.py). With dropout > 0 the masks are torch's own: a run is
+(tests/engines/test_torch_engine.py), weight decay and the average of the weights (--ema)
+included. With dropout > 0 the masks are torch's own: a run is
 repeatable per engine (the generator is seeded by (seed, step, rank) each step, so a
-resume on the CPU continues it exactly), but not the numpy engine's run.
+resume on the CPU continues it exactly), but not the numpy engine's run. The numpy
+engine's other dropout (locked masks, weight drop, embedding dropout) is refused here.
 
 Across processes (torchrun, charlm/engines/torch_dist.py) the module is wrapped in
 DistributedDataParallel. The B lanes are split over the K ranks as charlm/engines/parallel.py
@@ -34,6 +36,7 @@ Letters: N lanes (this rank's), T time steps, V vocabulary, H hidden, L layers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,12 +47,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from charlm.config import ModelConfig, OptimConfig
+from charlm.config import ModelConfig, OptimConfig, numpy_only
 from charlm.data import batches
 from charlm.engines.flat import Layout
 from charlm.engines.parallel import FileSlice
 from charlm.engines.torch_dist import Runtime, pick_device, runtime
 from charlm.errors import CharlmError
+from charlm.nn import optim
 from charlm.use import evaluate
 
 _CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
@@ -85,6 +89,14 @@ class CharLM(nn.Module):
         return self.decoder(self.drop(out)), state
 
 
+def refused(cfg: ModelConfig) -> None:
+    """The numpy engine's dropout variants that torch's modules do not have, refused in one line."""
+    given = numpy_only(dataclasses.asdict(cfg))
+    if given:
+        raise CharlmError(f"{given[0]} is the numpy engine's (torch.nn's modules have no such dropout); train "
+                          "with --engine numpy, or without it")
+
+
 def _host(t: torch.Tensor) -> np.ndarray:
     """A numpy copy of a tensor (never a view of its memory)."""
     return t.detach().to("cpu", copy=True).numpy()
@@ -118,6 +130,7 @@ class TorchTeam:
         if lanes < self.workers:
             raise CharlmError(f"--batch-size {lanes} is fewer lanes than the {self.workers} processes sharing them; "
                               f"use --batch-size ≥ {self.workers} or fewer processes")
+        refused(cfg)
         self.cfg, self.seed, self.lanes, self.leader = cfg, seed, lanes, self.rank == 0
         self.lo, self.hi = batches.shares(lanes, self.workers)[self.rank]
         self.spec = Spec(Layout.of(params))
@@ -129,6 +142,7 @@ class TorchTeam:
         if set(named) != set(names):
             raise CharlmError(f"the torch model's parameters {sorted(named)} are not charlm's {sorted(names)}")
         self.tensors = [named[n] for n in names]                     # in charlm's layout order
+        self.matrices = [t for t in self.tensors if t.dim() >= 2]    # what weight decay shrinks (optim.decayed)
         with torch.no_grad():
             for t, n in zip(self.tensors, names, strict=True):
                 t.copy_(torch.from_numpy(np.ascontiguousarray(params[n])))
@@ -193,6 +207,10 @@ class TorchTeam:
             for t, s in zip(self.tensors, snap, strict=True):
                 t.copy_(s)
 
+    def average(self, opt: dict) -> list[torch.Tensor]:
+        """The average of the weights (--ema), in `snapshot`'s form."""
+        return opt["slots"]["ema"]
+
     def optimizer_state(self, step: int, moments: dict[str, dict[str, np.ndarray]]) -> dict:
         """{"step", "slots": {slot: [tensor per parameter, layout order]}}, on the device."""
         names = self.spec.layout.names
@@ -246,6 +264,8 @@ class TorchTeam:
     def update(self, grads: list[torch.Tensor], opt: dict, cfg: OptimConfig, lr: float) -> None:
         """One step of charlm/nn/optim.py's `update`, the same formulas and the same order of
         operations, on every parameter at once (torch._foreach_*)."""
+        if cfg.weight_decay:
+            torch._foreach_mul_(self.matrices, 1.0 - lr * cfg.weight_decay)     # p −= lr·wd·p (AdamW)
         opt["step"] += 1
         t, ps, slots = opt["step"], self.tensors, opt["slots"]
         if cfg.name == "adam":
@@ -279,6 +299,11 @@ class TorchTeam:
             torch._foreach_mul_(m, cfg.momentum)
             torch._foreach_add_(m, grads)                                          # m = μ m + g
             torch._foreach_sub_(ps, torch._foreach_mul(m, lr))                     # p −= lr · m
+        if cfg.ema:
+            ema = slots["ema"]
+            tmp = torch._foreach_sub(ps, ema)
+            torch._foreach_mul_(tmp, optim.ema_weight(cfg, t))
+            torch._foreach_add_(ema, tmp)                                          # ema += w_t (p − ema)
 
     # ---------------------------------------------------------------- scoring
 

@@ -10,6 +10,7 @@ charlm/checkpoint.py's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -88,21 +89,45 @@ def _train_step(r: RunState, windows: int, log_ln_v: float) -> dict:
             "grad_norm": norm}
 
 
+@contextlib.contextmanager
+def _averaged(r: RunState):
+    """With --ema, the team holds the average of the weights (charlm/nn/optim.py) instead of the
+    weights while inside: what is validated, kept as the best and saved in best.pkl. Training
+    never sees it."""
+    if "ema" not in r.opt["slots"]:
+        yield
+        return
+    live = r.team.snapshot()
+    r.team.restore(r.team.average(r.opt))
+    try:
+        yield
+    finally:
+        r.team.restore(live)
+
+
 def _validate(r: RunState, source: str) -> float | None:
-    """nats/char of ids:source under the current parameters (None without a validation split)."""
+    """nats/char of ids:source under the current parameters, or their average with --ema
+    (None without a validation split)."""
     if source not in r.team.ids:
         return None
-    return r.team.score(source, r.tcfg.batch_size, r.tcfg.seq_len).nats_per_char
+    with _averaged(r):
+        return r.team.score(source, r.tcfg.batch_size, r.tcfg.seq_len).nats_per_char
 
 
 def _save(r: RunState, run_dir: Path, val: float | None, smoothed: float | None, final: bool) -> dict:
     """Record a validation, write last.pkl (and best.pkl if it improved): the eval event."""
     improved = val is not None and (r.best is None or val < r.best)
     if improved:
-        r.best, r.best_flat = val, r.team.snapshot()
+        with _averaged(r):
+            r.best, r.best_flat = val, r.team.snapshot()
     r.history.append({"step": r.progress["step"], "seconds": round(r.progress["elapsed"], 3),
                       "train_loss": smoothed, "val_loss": val})
-    _write(r, run_dir / "last.pkl", *([run_dir / "best.pkl"] if improved or val is None else []))
+    best = [run_dir / "best.pkl"] if improved or val is None else []
+    averaged = "ema" in r.opt["slots"]  # last.pkl resumes the weights; best.pkl holds what was validated
+    _write(r, run_dir / "last.pkl", *([] if averaged else best))
+    if averaged and best:
+        with _averaged(r):
+            _write(r, *best)
     return {"event": EVAL, "step": r.progress["step"], "val_loss": val, "best": r.best,
             "improved": improved, "final": final}
 
@@ -214,7 +239,7 @@ def _loop(r: RunState, run_dir: Path, windows: int, log_ln_v: float, resumed: bo
             yield val_event
             if tcfg.sample_every and evals % tcfg.sample_every == 0 and _spaced(ev["fraction"], sampled_at, 0.1):
                 sampled_at = ev["fraction"]
-                with clock.paused():
+                with clock.paused(), _averaged(r):
                     text = "".join(c[0] for c in generate(r.team.params, r.mcfg, r.corpus.vocab, length=200,
                                                            temperature=0.8, rng=np.random.default_rng(0)))
                 yield {"event": SAMPLE, "step": progress["step"], "text": text}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from charlm import checkpoint, defaults
 from charlm.checkpoint import Checkpoint
-from charlm.config import ModelConfig, OptimConfig, TrainConfig
+from charlm.config import ModelConfig, OptimConfig, TrainConfig, numpy_only
 from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
@@ -29,8 +29,9 @@ from charlm.data.files import Source
 from charlm.errors import CharlmError, UsageError
 from charlm.training import init_from, memory, speed
 
-ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
-OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
+ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights", "locked_dropout", "weight_drop",
+        "embed_dropout")
+OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps", "weight_decay", "ema")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
          "val_max_chars", "seed", "workers", "sample_every", "engine", "patience")
 RUNS = Path("runs")  # where a run goes when no directory is named: runs/<corpus name>
@@ -58,6 +59,7 @@ def start(source: Source, run_dir: Path, given: dict, encoding: str, threads_n: 
           note: Callable[[str], None], warn: Callable[[str], None]) -> Plan:
     """A new run on `source` into `run_dir` (see new_run_dir)."""
     model_kw, optim_kw, train_kw = _split(given)
+    _check_engine(train_kw.get("engine"), model_kw)
     data = corpus_mod.load(source, run_dir, encoding, warn)
     budget = train_kw.get("time_budget", 0.0)
     if budget:
@@ -82,6 +84,7 @@ def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: di
     _keep_architecture(mcfg, model_kw, "be given with --init-from")
     data = corpus_mod.load(source, run_dir, encoding, warn, ckpt.vocab, extend)
     ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
+    _check_engine(tcfg.engine, dataclasses.asdict(mcfg))
     begin = init_from.start(ckpt, data.vocab, tcfg.seed)
     if begin.record["added_chars"]:
         added = begin.record["added_chars"]
@@ -105,6 +108,10 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encodin
     mcfg = ckpt.model
     _keep_architecture(mcfg, model_kw, "change when resuming")
     ocfg, tcfg = dataclasses.replace(ckpt.optim, **optim_kw), dataclasses.replace(ckpt.train, **train_kw)
+    _check_engine(tcfg.engine, dataclasses.asdict(mcfg))
+    if bool(ocfg.ema) != bool(ckpt.optim.ema):
+        raise UsageError(f"--ema cannot be turned {'on' if ocfg.ema else 'off'} when resuming: the run "
+                         f"{'has no' if ocfg.ema else 'keeps an'} average of its weights from its start")
     old = files.from_record(ckpt.corpus.to_dict())
     if not paths:
         gone = [p for p in old.inputs if not Path(p).exists()]
@@ -128,6 +135,14 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, encodin
                           "resuming would not continue the same run")
     check_memory(mcfg, ocfg, tcfg)
     return Plan(data, run_dir, mcfg, ocfg, tcfg, ckpt)
+
+
+def _check_engine(engine: str | None, model_kw: dict) -> None:
+    """Refuse, before anything is done, a numpy-only option (config.NUMPY_ONLY) on the torch engine."""
+    flags = numpy_only(model_kw)
+    if engine == "torch" and flags:
+        raise UsageError(f"{flags[0]} is the numpy engine's (torch.nn's modules have no such dropout); train "
+                         "with --engine numpy, or without it")
 
 
 def _keep_architecture(mcfg: ModelConfig, model_kw: dict, cannot: str) -> None:
@@ -207,8 +222,11 @@ def check_writable(run_dir: Path) -> None:
 def describe(mcfg: ModelConfig) -> str:
     """e.g. "gru 2×256, embedding 256 input, dropout 0.2"."""
     inp = f"embedding {mcfg.embedding_dim}" if mcfg.embedding_dim else "one-hot"
-    extra = (f", dropout {mcfg.dropout:g}" if mcfg.dropout else "") + (", tied" if mcfg.tie_weights else "")
-    return f"{mcfg.cell} {mcfg.layers}×{mcfg.hidden}, {inp} input{extra}"
+    extras = [f"{'locked ' if mcfg.locked_dropout else ''}dropout {mcfg.dropout:g}" if mcfg.dropout else "",
+              f"weight drop {mcfg.weight_drop:g}" if mcfg.weight_drop else "",
+              f"embedding dropout {mcfg.embed_dropout:g}" if mcfg.embed_dropout else "",
+              "tied" if mcfg.tie_weights else ""]
+    return f"{mcfg.cell} {mcfg.layers}×{mcfg.hidden}, {inp} input" + "".join(f", {e}" for e in extras if e)
 
 
 def check_memory(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig) -> None:
