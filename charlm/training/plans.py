@@ -231,7 +231,8 @@ def describe(mcfg: ModelConfig) -> str:
 
 def check_memory(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig) -> None:
     """Refuse, before anything is allocated, a configuration the machine cannot hold."""
-    need, have = memory.training_bytes(mcfg, tcfg.batch_size, tcfg.seq_len, ocfg.name), memory.available_bytes()
+    need = memory.training_bytes(mcfg, tcfg.batch_size, tcfg.seq_len, ocfg.name, bool(ocfg.ema))
+    have = memory.available_bytes()
     if have is not None and need > have:
         raise CharlmError(f"{describe(mcfg)} with batch {tcfg.batch_size} × seq {tcfg.seq_len} needs about "
                           f"{memory.human(need)} of memory to train (weights, {ocfg.name} moments, activations) "
