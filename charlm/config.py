@@ -82,14 +82,17 @@ class OptimConfig:
     schedule: str = defaults.SCHEDULE             # constant | cosine (warm-up, then cosine to the end)
     warmup_steps: int = defaults.WARMUP_STEPS     # linear warm-up length (cosine schedule)
     min_lr_ratio: float = defaults.MIN_LR_RATIO   # cosine ends at lr · min_lr_ratio
-    weight_decay: float = defaults.WEIGHT_DECAY   # decoupled (AdamW): every weight matrix shrinks by lr·wd a step
-    ema: float = defaults.EMA           # validate and save an average of the weights with this decay; 0 = off
+    weight_decay: float | None = None  # decoupled (AdamW): each weight matrix shrinks by lr·wd a step;
+                                       # None = the optimizer's default (defaults.WEIGHT_DECAYS)
+    ema: float = defaults.EMA          # validate and save an average of the weights with this decay; 0 = off
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.lr is None:
             object.__setattr__(self, "lr", defaults.learning_rate(self.name))
+        if self.weight_decay is None:
+            object.__setattr__(self, "weight_decay", defaults.WEIGHT_DECAYS[self.name])
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):

@@ -74,7 +74,7 @@ SCHEDULE, WARMUP_STEPS, MIN_LR_RATIO = "cosine", 100, 0.1
 LOCKED_DROPOUT = False      # dropout masks shared by the steps of a window (variational)
 WEIGHT_DROP = 0.0           # DropConnect on the hidden-to-hidden weights
 EMBED_DROPOUT = 0.0         # whole characters dropped from the input
-WEIGHT_DECAY = 0.0          # decoupled, as AdamW
+WEIGHT_DECAYS = {"adam": 0.0, "rmsprop": 0.0, "sgd": 0.0}  # decoupled, as AdamW; per optimizer, as its rate
 EMA = 0.0                   # decay of the average of the weights that is validated and saved; 0 = none
 # The run: lanes × window, what "no budget" means, validation and logging cadence.
 BATCH_SIZE, SEQ_LEN = 50, 100

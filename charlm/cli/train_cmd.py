@@ -98,7 +98,8 @@ def train(
     warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", O.warmup_steps,
                                                 min=0)] = None,
     weight_decay: Annotated[float | None, _opt("--weight-decay", "Decoupled weight decay (AdamW): every weight "
-                                                  "matrix shrinks by lr × this each step", O.weight_decay,
+                                                  "matrix shrinks by lr × this each step", ", ".join(
+                                                      f"{k} {v:g}" for k, v in defaults.WEIGHT_DECAYS.items()),
                                                   min=0.0)] = None,
     ema: Annotated[float | None, _opt("--ema", "Validate, and save in best.pkl, a moving average of the weights "
                                          "with this decay (0 = the weights themselves)", O.ema,

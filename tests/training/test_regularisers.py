@@ -136,28 +136,27 @@ def test_flat_buffer_decays_only_its_matrices(data):
 
 
 def test_checkpoint_saved_before_the_regularisers_reads_them_as_off(data, tmp_path):
+    """A run saved before these fields existed resumes as it ran (every one off), bit for bit,
+    whatever today's defaults: a config built from its stored dict alone would take those."""
     mcfg, ocfg, tcfg = _configs(data)
     mcfg = dataclasses.replace(mcfg, locked_dropout=False, weight_drop=0.0, embed_dropout=0.0)
-    run_to_end(data, tmp_path / "run", mcfg, dataclasses.replace(ocfg, weight_decay=0.0, ema=0.0),
-               dataclasses.replace(tcfg, max_steps=4))
-    d = stored(tmp_path / "run" / "last.pkl")
+    ocfg, tcfg = dataclasses.replace(ocfg, weight_decay=0.0, ema=0.0), dataclasses.replace(tcfg, max_steps=8)
+    run_to_end(data, tmp_path / "once", mcfg, ocfg, tcfg)
+    run_to_end(data, tmp_path / "twice", mcfg, ocfg, tcfg, stop_at=4)
+    d = stored(tmp_path / "twice" / "last.pkl")
     for key in ("locked_dropout", "weight_drop", "embed_dropout"):
         del d["model_config"][key]
     for key in ("weight_decay", "ema"):
         del d["optim_config"][key]
-    (tmp_path / "old.pkl").write_bytes(pickle.dumps(d, protocol=checkpoint.PROTOCOL))
-    from charlm import defaults
-    saved = {k: getattr(defaults, k) for k in ("LOCKED_DROPOUT", "WEIGHT_DROP", "EMBED_DROPOUT", "WEIGHT_DECAY", "EMA")}
-    try:  # whatever today's defaults are
-        for k, v in {"LOCKED_DROPOUT": True, "WEIGHT_DROP": 0.5, "EMBED_DROPOUT": 0.5, "WEIGHT_DECAY": 1.0,
-                     "EMA": 0.9}.items():
-            setattr(defaults, k, v)
-        old = checkpoint.load(tmp_path / "old.pkl", training=True)
-    finally:
-        for k, v in saved.items():
-            setattr(defaults, k, v)
+    (tmp_path / "twice" / "last.pkl").write_bytes(pickle.dumps(d, protocol=checkpoint.PROTOCOL))
+    old = checkpoint.load(tmp_path / "twice" / "last.pkl", training=True)
     m, o = old.model, old.optim
     assert (m.locked_dropout, m.weight_drop, m.embed_dropout, o.weight_decay, o.ema) == (False, 0.0, 0.0, 0.0, 0.0)
+    run_to_end(data, tmp_path / "twice", old.model, old.optim, old.train, resume=old)
+    a, b = (checkpoint.load(tmp_path / r / "last.pkl") for r in ("once", "twice"))
+    assert a.step == b.step == 8
+    for k in a.params:
+        assert np.array_equal(a.params[k], b.params[k]), k
 
 
 def test_a_damaged_average_is_one_line(data, tmp_path):
