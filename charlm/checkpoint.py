@@ -230,11 +230,17 @@ def _typed(data: dict, path: Path) -> Checkpoint:
     return Checkpoint(path=path, version=data["version"], **values)
 
 
+# Fields added since format 1, as a checkpoint saved before them reads them: off, so that such a
+# run resumes, and its model loads, exactly as it ran, whatever today's default.
+BEFORE = {ModelConfig: {"locked_dropout": False, "weight_drop": 0.0, "embed_dropout": 0.0},
+          OptimConfig: {"weight_decay": 0.0, "ema": 0.0}}
+
+
 def build_config(cls, d: dict | None):
     """A frozen config dataclass from its stored dict (unknown keys ignored, so
-    older checkpoints keep loading after a field is added)."""
+    older checkpoints keep loading after a field is added; missing BEFORE fields are off)."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in (d or {}).items() if k in names})
+    return cls(**{k: v for k, v in {**BEFORE.get(cls, {}), **(d or {})}.items() if k in names})
 
 
 
@@ -262,6 +268,8 @@ def validate(ckpt: dict, where: str) -> None:
             raise bad("the optimizer state should be {'step': int ≥ 0, 'slots': {slot: {name: array}}}")
         for slot, arrays in opt["slots"].items():
             _check_arrays(arrays, expected, f"optimizer slot {slot!r}:", bad)
+        if (ckpt.get("optim_config") or {}).get("ema") and "ema" not in opt["slots"]:
+            raise bad("the run averages its weights (ema) but the optimizer state has no average")
     if "progress" in ckpt:
         prog = ckpt["progress"]
         if not (all(_count(prog.get(k)) for k in ("step", "epoch", "window", "chars"))

@@ -19,6 +19,16 @@ GATES = {"rnn": 1, "lstm": 4, "gru": 3}     # cell → G, the gate blocks of H r
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 ENGINES = ("numpy", "torch")                # who computes the steps (charlm/engines)
+NUMPY_ONLY = ("locked_dropout", "weight_drop", "embed_dropout")  # ModelConfig fields torch.nn's modules lack
+
+
+def check_engine(engine: str | None, model_kw: dict) -> None:
+    """Refuse the numpy engine's dropout variants (NUMPY_ONLY, when on in `model_kw`: ModelConfig
+    fields) on the torch engine, whose torch.nn modules lack them, in one line."""
+    given = [f"--{k.replace('_', '-')}" for k in NUMPY_ONLY if model_kw.get(k)]
+    if engine == "torch" and given:
+        raise UsageError(f"{given[0]} is the numpy engine's (torch.nn's modules have no such dropout); train "
+                         "with --engine numpy, or without it")
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,9 @@ class ModelConfig:
     hidden: int = defaults.NO_BUDGET.hidden   # H: units per layer
     embedding_dim: int | None = None          # E: learned embedding width; 0 = one-hot input; None = H
     dropout: float = defaults.NO_BUDGET.dropout  # inverted dropout between layers and before the decoder
+    locked_dropout: bool = defaults.LOCKED_DROPOUT  # those masks: one per lane per window, shared by its steps
+    weight_drop: float = defaults.WEIGHT_DROP  # DropConnect on each W_hh: one mask per training step
+    embed_dropout: float = defaults.EMBED_DROPOUT  # drop whole characters: rows of the input embedding
     tie_weights: bool = False       # decoder.weight shared with embedding.weight (E == H)
     forget_bias: float = 1.0        # LSTM: initial forget-gate bias
 
@@ -41,8 +54,9 @@ class ModelConfig:
             raise UsageError(f"unknown cell {self.cell!r}; choose one of {', '.join(GATES)}")
         if self.vocab_size < 1 or self.layers < 1 or self.hidden < 1 or self.embedding_dim < 0:
             raise UsageError("vocab size, layers and hidden size must be positive, embedding dim ≥ 0")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "weight_drop", "embed_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UsageError(f"--{name.replace('_', '-')} must be in [0, 1), got {getattr(self, name)}")
         if self.tie_weights and self.embedding_dim != self.hidden:
             raise UsageError("--tie-weights needs an embedding as wide as the hidden layer "
                              f"(embedding dim {self.embedding_dim} ≠ hidden {self.hidden})")
@@ -51,11 +65,19 @@ class ModelConfig:
     def gates(self) -> int:
         return GATES[self.cell]
 
+    @property
+    def stochastic(self) -> bool:
+        """Training draws random masks (any dropout): the steps need a generator."""
+        return self.dropout > 0 or self.weight_drop > 0 or self.embed_dropout > 0
+
     def describe(self) -> str:
-        """e.g. "gru 2×256, embedding 256 input, dropout 0.2"."""
+        """e.g. "gru 2×256, embedding 256 input, locked dropout 0.2, weight drop 0.1"."""
         inp = f"embedding {self.embedding_dim}" if self.embedding_dim else "one-hot"
-        extra = (f", dropout {self.dropout:g}" if self.dropout else "") + (", tied" if self.tie_weights else "")
-        return f"{self.cell} {self.layers}×{self.hidden}, {inp} input{extra}"
+        extras = [f"{'locked ' if self.locked_dropout else ''}dropout {self.dropout:g}" if self.dropout else "",
+                  f"weight drop {self.weight_drop:g}" if self.weight_drop else "",
+                  f"embedding dropout {self.embed_dropout:g}" if self.embed_dropout else "",
+                  "tied" if self.tie_weights else ""]
+        return f"{self.cell} {self.layers}×{self.hidden}, {inp} input" + "".join(f", {e}" for e in extras if e)
 
 
 @dataclass(frozen=True)
@@ -72,12 +94,17 @@ class OptimConfig:
     schedule: str = defaults.SCHEDULE             # constant | cosine (warm-up, then cosine to the end)
     warmup_steps: int = defaults.WARMUP_STEPS     # linear warm-up length (cosine schedule)
     min_lr_ratio: float = defaults.MIN_LR_RATIO   # cosine ends at lr · min_lr_ratio
+    weight_decay: float | None = None  # decoupled (AdamW): each weight matrix shrinks by lr·wd a step;
+                                       # None = the optimizer's default (defaults.WEIGHT_DECAYS)
+    ema: float = defaults.EMA          # validate and save an average of the weights with this decay; 0 = off
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
             raise UsageError(f"unknown optimizer {self.name!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.lr is None:
             object.__setattr__(self, "lr", defaults.learning_rate(self.name))
+        if self.weight_decay is None:
+            object.__setattr__(self, "weight_decay", defaults.WEIGHT_DECAYS[self.name])
         if self.schedule not in SCHEDULES:
             raise UsageError(f"unknown schedule {self.schedule!r}; choose one of {', '.join(SCHEDULES)}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -86,6 +113,10 @@ class OptimConfig:
             raise UsageError(f"--clip must be ≥ 0 (0 disables), got {self.clip}")
         if self.warmup_steps < 0:
             raise UsageError(f"--warmup-steps must be ≥ 0, got {self.warmup_steps}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise UsageError(f"--weight-decay must be ≥ 0, got {self.weight_decay}")
+        if not 0.0 <= self.ema < 1.0:
+            raise UsageError(f"--ema must be in [0, 1) (0 = off), got {self.ema}")
 
 
 @dataclass(frozen=True)

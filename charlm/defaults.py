@@ -68,6 +68,13 @@ OPTIMIZER = "adam"
 LEARNING_RATES = {"adam": 3e-3, "rmsprop": 3e-3, "sgd": 1.0}
 CLIP = 5.0                  # global gradient-norm limit
 SCHEDULE, WARMUP_STEPS, MIN_LR_RATIO = "cosine", 100, 0.1
+# Regularisers (RESULTS.md, "Regularisers for the data-limited regime"). A checkpoint saved before one of
+# them existed reads it as off (charlm/checkpoint.py), whatever the default here.
+LOCKED_DROPOUT = False      # dropout masks shared by the steps of a window (variational)
+WEIGHT_DROP = 0.0           # DropConnect on the hidden-to-hidden weights
+EMBED_DROPOUT = 0.0         # whole characters dropped from the input
+WEIGHT_DECAYS = {"adam": 0.0, "rmsprop": 0.0, "sgd": 0.0}  # decoupled, as AdamW; per optimizer, as its rate
+EMA = 0.0                   # decay of the average of the weights that is validated and saved; 0 = none
 # The run: lanes × window, what "no budget" means, validation and logging cadence.
 BATCH_SIZE, SEQ_LEN = 50, 100
 # A run given no budget option trains until early stopping ends it, on a schedule of at least NO_BUDGET_EPOCHS

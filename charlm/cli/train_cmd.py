@@ -75,6 +75,15 @@ def train(
                                                  "--hidden", min=0)] = None,
     dropout: Annotated[float | None, _opt("--dropout", "Dropout between layers and before the decoder",
                                              defaults.by_tier("dropout"), min=0.0, max=0.95)] = None,
+    locked_dropout: Annotated[bool | None, _opt("--locked-dropout/--no-locked-dropout",
+                                                   "One --dropout mask per lane for a whole window, shared by "
+                                                   "its steps (variational dropout)", M.locked_dropout)] = None,
+    weight_drop: Annotated[float | None, _opt("--weight-drop", "DropConnect on the hidden-to-hidden weights: "
+                                                 "one mask per step (numpy engine)", M.weight_drop,
+                                                 min=0.0, max=0.95)] = None,
+    embed_dropout: Annotated[float | None, _opt("--embed-dropout", "Drop whole characters from the input: "
+                                                   "rows of the embedding, one mask per step (numpy engine)",
+                                                   M.embed_dropout, min=0.0, max=0.95)] = None,
     tie_weights: Annotated[bool | None, _opt("--tie-weights/--no-tie-weights",
                                                 "Share the decoder with the embedding (needs E == H)",
                                                 M.tie_weights)] = None,
@@ -88,6 +97,13 @@ def train(
                                                  "cosine to the end of the run", O.schedule)] = None,
     warmup_steps: Annotated[int | None, _opt("--warmup-steps", "Warm-up steps (cosine)", O.warmup_steps,
                                                 min=0)] = None,
+    weight_decay: Annotated[float | None, _opt("--weight-decay", "Decoupled weight decay (AdamW): every weight "
+                                                  "matrix shrinks by lr × this each step", ", ".join(
+                                                      f"{k} {v:g}" for k, v in defaults.WEIGHT_DECAYS.items()),
+                                                  min=0.0)] = None,
+    ema: Annotated[float | None, _opt("--ema", "Validate, and save in best.pkl, a moving average of the weights "
+                                         "with this decay (0 = the weights themselves)", O.ema,
+                                         min=0.0, max=0.9999)] = None,
     max_steps: Annotated[int | None, _opt("--max-steps", "Stop after N steps in total (0 = no limit)",
                                              T.max_steps, min=0)] = None,
     epochs: Annotated[float | None, _opt("--epochs", "Stop after K passes in total (0 = no limit)",

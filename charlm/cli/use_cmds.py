@@ -110,7 +110,10 @@ def info(
     lines = [
         ("checkpoint", f"{data['checkpoint']} (format {data['format_version']}, saved by charlm "
                        f"{data['saved_by']}; this is charlm {__version__})"),
-        ("model", f"{cfg.cell} {cfg.layers}×{cfg.hidden}, {inp} input, dropout {cfg.dropout:g}"
+        ("model", f"{cfg.cell} {cfg.layers}×{cfg.hidden}, {inp} input, "
+                  f"{'locked ' if cfg.locked_dropout else ''}dropout {cfg.dropout:g}"
+                  f"{f', weight drop {cfg.weight_drop:g}' if cfg.weight_drop else ''}"
+                  f"{f', embedding dropout {cfg.embed_dropout:g}' if cfg.embed_dropout else ''}"
                   f"{', tied decoder' if cfg.tie_weights else ''}"),
         ("parameters", f"{data['parameters']:,}"),
         ("vocabulary", f"{len(vocab):,} chars: {data['vocab_preview']}"),
@@ -123,6 +126,11 @@ def info(
         ("corpus", f"{data['corpus']} ({fp.get('size', '?'):,} bytes, sha256 {str(fp.get('sha256'))[:16]}…)"
          if fp else str(data["corpus"])),
     ]
+    if ckpt.optim is not None:
+        o = ckpt.optim
+        averaged = f"; best.pkl holds the average of the weights (ema {o.ema:g})" if o.ema else ""
+        lines.insert(3, ("optimizer", f"{o.name} lr {o.lr:g} ({o.schedule}), clip {o.clip:g}, "
+                                      f"weight decay {o.weight_decay:g}{averaged}"))
     if origin := data["init_from"]:
         added = origin.get("added_chars") or ""
         lines.append(("fine-tuned", f"from {origin.get('path')} (step {origin.get('step')}, sha256 "

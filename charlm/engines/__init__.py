@@ -73,6 +73,9 @@ class Team(Protocol):
     def restore(self, snap: object) -> None:
         """Put a snapshot's parameters back."""
 
+    def average(self, opt: dict) -> object:
+        """The average of the weights (--ema's optimizer slot), in `snapshot`'s form."""
+
     def checkpoint_arrays(self, opt: dict) -> tuple[dict, dict, dict]:
         """(params, optimizer slots, carried state) as named numpy arrays; every process calls it
         (a torch run gathers the lanes' state on rank 0)."""

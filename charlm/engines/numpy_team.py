@@ -1,7 +1,8 @@
 """The numpy engine: charlm/engines/parallel.py's `Team` with the engine interface (charlm/engines/__init__.py).
 
 The parameters, carried state and optimizer moments are flat buffers in shared
-memory; the optimizer runs on the flat buffers as a handful of numpy calls.
+memory; the optimizer runs on the flat buffers as a handful of numpy calls (weight
+decay on the weight matrices' views of them).
 """
 
 from __future__ import annotations
@@ -31,7 +32,11 @@ class NumpyTeam(Team):
         return optim.clip_grads({"all": grad}, max_norm)
 
     def update(self, grad: np.ndarray, opt: dict, ocfg: OptimConfig, lr: float) -> None:
-        optim.update({"all": self.flat}, {"all": grad}, opt, ocfg, lr)
+        matrices = optim.decayed(self.params) if ocfg.weight_decay else None  # views of the flat buffer
+        optim.update({"all": self.flat}, {"all": grad}, opt, ocfg, lr, matrices)
+
+    def average(self, opt: dict) -> np.ndarray:
+        return opt["slots"]["ema"]["all"]                                   # (P,)
 
     def snapshot(self) -> np.ndarray:
         return self.flat.copy()                                             # (P,)

@@ -19,9 +19,9 @@ share, waits for all of them and sums the gradients in rank order, each weighted
 by its rank's share of the lanes: the gradient of the mean loss over all B·T
 positions. The ranks synchronise once per step, through pipes, never inside it.
 
-Determinism: rank r draws its dropout masks from a generator seeded by (seed,
-step, r) and the sum runs in a fixed order, so a run is the same for a given K and
-a resume needs no generator state. With K = 1 nothing is spawned or shared.
+Determinism: rank r draws its dropout masks (charlm/nn/dropout.py) from a generator
+seeded by (seed, step, r) and the sum runs in a fixed order, so a run is the same for a
+given K and a resume needs no generator state. With K = 1 nothing is spawned or shared.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class _Rank:
         lanes = batches.lanes(self.a[f"ids:{source}"], self.spec.shares[-1][1])[self.lo: self.hi]
         x, y = batches.window(lanes, window, seq_len)                       # (n, T) each
         state = {k: v[:, self.lo: self.hi] for k, v in self.state.items()}  # (L, n, H)
-        rng = np.random.default_rng((self.spec.seed, step, self.rank)) if cfg.dropout > 0 else None
+        rng = np.random.default_rng((self.spec.seed, step, self.rank)) if cfg.stochastic else None
         loss, _, final, cache = model.forward(self.params, cfg, x, y, state, rng=rng)
         if math.isfinite(loss):
             grads, _ = model.backward(self.params, cfg, cache)

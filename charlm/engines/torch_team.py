@@ -1,12 +1,9 @@
 """The torch engine: charlm's model as torch.nn modules, trained by charlm's own loop.
 
-The model is `CharLM`: nn.Embedding (or a one-hot input), nn.LSTM / nn.GRU / nn.RNN,
-nn.Dropout and nn.Linear; its `named_parameters()` are charlm's parameter names
-(PyTorch's state_dict names: charlm chose them so), and the equations are the same
-(charlm/nn/recurrent.py follows PyTorch's gate order and two bias vectors). So the
-parameters go in and come out under their names, unchanged: the same seed gives the
-same starting weights (charlm's numpy initialisation, copied in), and a checkpoint
-is charlm's own (numpy arrays) whichever engine wrote it.
+The model is `CharLM` (charlm/engines/torch_model.py), whose parameters are charlm's under
+their own names, so they go in and come out unchanged: the same seed gives the same
+starting weights (charlm's numpy initialisation, copied in), and a checkpoint is charlm's
+own (numpy arrays) whichever engine wrote it.
 
 What the numpy engine does, done here the same way:
 - lanes and windows (charlm/data/batches.py), truncated BPTT: the state carried
@@ -17,9 +14,11 @@ What the numpy engine does, done here the same way:
 - validation walks the same lanes, warm-up and tail (charlm/nn/score.py's `walk`, with this
   engine's forward pass).
 With dropout 0 the two engines agree loss by loss to float32 rounding
-(tests/engines/test_torch_engine.py). With dropout > 0 the masks are torch's own: a run is
+(tests/engines/test_torch_engine.py), weight decay and the average of the weights (--ema)
+included. With dropout > 0 the masks are torch's own: a run is
 repeatable per engine (the generator is seeded by (seed, step, rank) each step, so a
-resume on the CPU continues it exactly), but not the numpy engine's run.
+resume on the CPU continues it exactly), but not the numpy engine's run. The numpy
+engine's other dropout (locked masks, weight drop, embedding dropout) is refused here.
 
 Across processes (torchrun, charlm/engines/torch_dist.py) the module is wrapped in
 DistributedDataParallel. The B lanes are split over the K ranks as charlm/engines/parallel.py
@@ -35,6 +34,7 @@ Letters: N lanes (this rank's), T time steps, V vocabulary, H hidden, L layers.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,47 +43,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch import nn
 
-from charlm.config import ModelConfig, OptimConfig
+from charlm.config import ModelConfig, OptimConfig, check_engine
 from charlm.data import batches
 from charlm.data.batches import FileSlice
 from charlm.engines.flat import Layout
 from charlm.engines.torch_dist import Runtime, pick_device, runtime
+from charlm.engines.torch_model import CharLM
 from charlm.errors import CharlmError
-from charlm.nn import score
-
-_CELLS = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}
-
-
-class CharLM(nn.Module):
-    """input (embedding | one-hot) → L recurrent layers → dropout → linear, as charlm/nn/model.py."""
-
-    def __init__(self, cfg: ModelConfig):
-        super().__init__()
-        V, H, E, L = cfg.vocab_size, cfg.hidden, cfg.embedding_dim, cfg.layers
-        self.cfg = cfg
-        if E:
-            self.embedding = nn.Embedding(V, E)
-        self.onehot = None  # one-hot input: rows of the identity (V, V), made on first use; no parameter
-        # charlm's dropout: after every layer's output, the top one included (before the decoder)
-        self.rnn = _CELLS[cfg.cell](E or V, H, L, batch_first=True, dropout=cfg.dropout if L > 1 else 0.0)
-        self.drop = nn.Dropout(cfg.dropout)
-        self.decoder = nn.Linear(H, V)
-        if cfg.tie_weights:
-            self.decoder.weight = self.embedding.weight  # one parameter, named embedding.weight
-
-    def forward(self, x: torch.Tensor, state):
-        """x (N, T) ids, state h (L, N, H) or (h, c) → logits (N, T, V), final state."""
-        if self.cfg.embedding_dim:
-            inp = self.embedding(x)                                                        # (N, T, E)
-        else:
-            w = self.decoder.bias
-            if self.onehot is None or self.onehot.device != w.device or self.onehot.dtype != w.dtype:
-                self.onehot = torch.eye(self.cfg.vocab_size, dtype=w.dtype, device=w.device)
-            inp = F.embedding(x, self.onehot)                                              # (N, T, V)
-        out, state = self.rnn(inp, state)                                                 # (N, T, H)
-        return self.decoder(self.drop(out)), state
+from charlm.nn import optim, score
 
 
 def _host(t: torch.Tensor) -> np.ndarray:
@@ -119,6 +87,7 @@ class TorchTeam:
         if lanes < self.workers:
             raise CharlmError(f"--batch-size {lanes} is fewer lanes than the {self.workers} processes sharing them; "
                               f"use --batch-size ≥ {self.workers} or fewer processes")
+        check_engine("torch", dataclasses.asdict(cfg))  # plans refuse it first; a script may not
         self.cfg, self.seed, self.lanes, self.leader = cfg, seed, lanes, self.rank == 0
         self.lo, self.hi = batches.shares(lanes, self.workers)[self.rank]
         self.spec = Spec(Layout.of(params))
@@ -130,6 +99,7 @@ class TorchTeam:
         if set(named) != set(names):
             raise CharlmError(f"the torch model's parameters {sorted(named)} are not charlm's {sorted(names)}")
         self.tensors = [named[n] for n in names]                     # in charlm's layout order
+        self.matrices = [t for t in self.tensors if t.dim() >= 2]    # what weight decay shrinks (optim.decayed)
         with torch.no_grad():
             for t, n in zip(self.tensors, names, strict=True):
                 t.copy_(torch.from_numpy(np.ascontiguousarray(params[n])))
@@ -194,6 +164,10 @@ class TorchTeam:
             for t, s in zip(self.tensors, snap, strict=True):
                 t.copy_(s)
 
+    def average(self, opt: dict) -> list[torch.Tensor]:
+        """The average of the weights (--ema), in `snapshot`'s form."""
+        return opt["slots"]["ema"]
+
     def optimizer_state(self, step: int, moments: dict[str, dict[str, np.ndarray]]) -> dict:
         """{"step", "slots": {slot: [tensor per parameter, layout order]}}, on the device."""
         names = self.spec.layout.names
@@ -248,6 +222,8 @@ class TorchTeam:
         """charlm/nn/optim.py's `update` restated in torch: the same formulas in the same order of
         operations, on every parameter at once (torch._foreach_*). Change both together:
         test_float64_step_is_charlm_s_formulas (tests/engines/test_torch_engine.py) holds them equal."""
+        if cfg.weight_decay:
+            torch._foreach_mul_(self.matrices, 1.0 - lr * cfg.weight_decay)     # p −= lr·wd·p (AdamW)
         opt["step"] += 1
         t, ps, slots = opt["step"], self.tensors, opt["slots"]
         if cfg.name == "adam":
@@ -281,6 +257,11 @@ class TorchTeam:
             torch._foreach_mul_(m, cfg.momentum)
             torch._foreach_add_(m, grads)                                          # m = μ m + g
             torch._foreach_sub_(ps, torch._foreach_mul(m, lr))                     # p −= lr · m
+        if cfg.ema:
+            ema = slots["ema"]
+            tmp = torch._foreach_sub(ps, ema)
+            torch._foreach_mul_(tmp, optim.ema_weight(cfg, t))
+            torch._foreach_add_(ema, tmp)                                          # ema += w_t (p − ema)
 
     # ---------------------------------------------------------------- scoring
 

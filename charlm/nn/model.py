@@ -36,8 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from charlm.config import ModelConfig
-from charlm.nn import recurrent
-from charlm.nn.dropout import make_mask
+from charlm.nn import dropout, recurrent
 from charlm.nn.embedding import lookup, lookup_backward
 from charlm.nn.loss import cross_entropy_nll, softmax_cross_entropy, softmax_cross_entropy_backward
 
@@ -121,7 +120,7 @@ def _stack_forward(params: dict, cfg: ModelConfig, lws: list[dict], table: np.nd
                    rng: np.random.Generator | None) -> tuple[np.ndarray, list, list, dict]:
     """Input → recurrent layers over T steps of N streams (x_ids (M,) time-major).
     Returns the top layer's output (M, H), per-layer (input, buffers), dropout masks
-    (only if rng) and the final state."""
+    of the layer outputs ((T, N, H) or locked (1, N, H), only if rng) and the final state."""
     M = T * N
     dtype = params["decoder.bias"].dtype
     final = {name: np.empty_like(s) for name, s in state.items()}
@@ -143,8 +142,8 @@ def _stack_forward(params: dict, cfg: ModelConfig, lws: list[dict], table: np.nd
         layers.append((x, buf))
         x = hs[1:].reshape(M, cfg.hidden)                                   # (M, H) layer output
         if rng is not None:
-            masks.append(make_mask(rng, x.shape, cfg.dropout, dtype))       # (M, H)
-            x = x * masks[-1]
+            masks.append(dropout.layer_mask(rng, cfg, T, N, dtype))         # (T, N, H) or (1, N, H)
+            x = dropout.apply(x, masks[-1])                                 # (M, H)
     return x, layers, masks, final
 
 
@@ -154,23 +153,26 @@ def forward(params: dict, cfg: ModelConfig, ids: np.ndarray, targets: np.ndarray
 
     ids, targets: (N, T) integer arrays (targets may be None: no loss).
     state: initial state, as from `init_state` or a previous chunk; not modified.
-    rng: a Generator turns dropout on (training); None means evaluation.
+    rng: a Generator turns dropout on (training: charlm/nn/dropout.py); None means evaluation.
     Returns (loss in mean nats/char or None, logits (N, T, V) or None, final state, cache).
     The final state is detached: feeding it to the next chunk truncates BPTT there.
     """
     N, T = ids.shape
     M = N * T
     x_ids = np.ascontiguousarray(ids.T, dtype=np.intp).reshape(M)  # (M,) time-major
-    drop = rng is not None and cfg.dropout > 0.0
-    lws = prepare_layers(params, cfg, scaled=M >= 2 * cfg.hidden)  # copies pay off over ~2H positions
-    table = input_table(params, cfg, lws[0], M)
-    x, layers, masks, final = _stack_forward(params, cfg, lws, table, x_ids, T, N, state,
-                                             rng if drop else None)
+    drop = rng is not None and cfg.stochastic
+    weight_masks = dropout.weight_masks(rng, cfg, params["decoder.bias"].dtype) if drop else {}
+    used = dropout.masked(params, weight_masks)  # the input and recurrent weights this step runs with
+    lws = prepare_layers(used, cfg, scaled=M >= 2 * cfg.hidden)  # copies pay off over ~2H positions
+    table = input_table(used, cfg, lws[0], M)
+    x, layers, masks, final = _stack_forward(used, cfg, lws, table, x_ids, T, N, state,
+                                             rng if drop and cfg.dropout > 0 else None)
     logits = x @ decoder_weight(params, cfg).T                              # (M, V)
     logits += params["decoder.bias"]
     out_logits = logits.reshape(T, N, -1).transpose(1, 0, 2).copy() if want_logits else None  # (N, T, V)
     cache = {"ids": x_ids, "shape": (N, T), "layers": layers, "masks": masks, "x_top": x,
-             "table": table is not None}
+             "table": table is not None, "weight_masks": weight_masks,
+             "embedding": used.get("embedding.weight")}
     if targets is None:
         return None, out_logits, final, cache
     cache["targets"] = np.ascontiguousarray(targets.T, dtype=np.intp).reshape(M)  # (M,)
@@ -200,7 +202,7 @@ def backward(params: dict, cfg: ModelConfig, cache: dict,
         dstate["c"] = np.empty((cfg.layers, N, H), dx.dtype)
     for k in reversed(range(cfg.layers)):
         if cache["masks"]:
-            dx *= cache["masks"][k]
+            dropout.apply(dx, cache["masks"][k], out=dx)
         x_in, buf = cache["layers"][k]
         dxw, g, (dh0, dc0) = recurrent.backward(dx.reshape(T, N, H), buf)
         dxw = dxw.reshape(M, -1)                                            # (M, GH)
@@ -214,7 +216,7 @@ def backward(params: dict, cfg: ModelConfig, cache: dict,
             dtable = lookup_backward(dxw, ids, V)                          # (V, GH)
             grads["rnn.bias_ih_l0"] = dtable.sum(axis=0)                    # (GH,)
             if cfg.embedding_dim:
-                grads["rnn.weight_ih_l0"] = dtable.T @ params["embedding.weight"]  # (GH, E)
+                grads["rnn.weight_ih_l0"] = dtable.T @ cache["embedding"]   # (GH, E)
                 dx = dtable @ w_ih                                          # (V, E) = d embedding
             else:
                 grads["rnn.weight_ih_l0"] = np.ascontiguousarray(dtable.T)  # (GH, V)
@@ -227,6 +229,8 @@ def backward(params: dict, cfg: ModelConfig, cache: dict,
             dx = lookup_backward(dx, ids, V)                                # (V, E) = d embedding
     if cfg.embedding_dim:
         grads["embedding.weight"] = dx
+    for name, mask in cache["weight_masks"].items():  # DropConnect: only the kept weights were used
+        grads[name] *= mask
     if cfg.tie_weights:
         grads["embedding.weight"] += d_dec
     else:

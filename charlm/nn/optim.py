@@ -1,7 +1,18 @@
-"""Optimizers (Adam, RMSprop, SGD with momentum), global-norm clipping, LR schedules.
+"""Optimizers (Adam, RMSprop, SGD with momentum), global-norm clipping, LR schedules,
+decoupled weight decay and a running average of the weights.
 
 Optimizer state is plain data — {"step": int, "slots": {slot: {param name: array}}} —
 so it pickles into a checkpoint and resumes exactly. Updates happen in place.
+
+Weight decay (--weight-decay wd) is decoupled from the gradient, as in AdamW
+(Loshchilov & Hutter): before each step every weight matrix (not the biases) is
+multiplied by 1 − lr·wd, whatever the optimizer, and clipping never sees it.
+The average (--ema d) is one more slot, "ema": after each step
+    ema ← ema + w_t (p − ema),   w_t = 1 − min(d, (1 + t)/(10 + t))
+an exponential moving average whose horizon grows from a few steps to 1/(1 − d)
+(the warm-up of TensorFlow's ExponentialMovingAverage), so that it follows the
+parameters early in a run. Training never reads it; validation and best.pkl use it
+(charlm/training/loop.py), and being a slot it is checkpointed and resumed with the rest.
 """
 
 from __future__ import annotations
@@ -20,9 +31,22 @@ _SLOTS = {"adam": ("m", "v"), "rmsprop": ("v",), "sgd": ("m",)}
 
 
 def init_state(cfg: OptimConfig, params: dict[str, np.ndarray]) -> dict:
-    """Zeroed moments for every parameter, under the parameter names."""
-    return {"step": 0, "slots": {slot: {k: np.zeros_like(p) for k, p in params.items()}
-                                 for slot in _SLOTS[cfg.name]}}
+    """Zeroed moments for every parameter, under the parameter names; with cfg.ema the
+    average ("ema") starts as a copy of the parameters."""
+    slots = {slot: {k: np.zeros_like(p) for k, p in params.items()} for slot in _SLOTS[cfg.name]}
+    if cfg.ema:
+        slots["ema"] = {k: p.copy() for k, p in params.items()}
+    return {"step": 0, "slots": slots}
+
+
+def ema_weight(cfg: OptimConfig, step: int) -> float:
+    """w_t: the share of the parameters after update `step` (1-based) in the average."""
+    return 1.0 - min(cfg.ema, (1.0 + step) / (10.0 + step))
+
+
+def decayed(params: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The arrays weight decay shrinks: the weight matrices, not the biases."""
+    return [p for p in params.values() if p.ndim >= 2]
 
 
 def clip_grads(grads: dict[str, np.ndarray], max_norm: float) -> float:
@@ -49,13 +73,18 @@ def learning_rate(cfg: OptimConfig, progress: float, step: int) -> float:
 
 
 def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: dict,
-           cfg: OptimConfig, lr: float) -> None:
+           cfg: OptimConfig, lr: float, matrices: list[np.ndarray] | None = None) -> None:
     """One optimizer step, in place on params and state. Each array is updated with
     `out=` operations through one scratch buffer, no temporaries; called with flat
     buffers (charlm/engines/flat.py) the whole model is a handful of numpy calls.
-    The torch engine restates these formulas in torch (TorchTeam.update in
-    charlm/engines/torch_team.py): change both together; tests/engines/test_torch_engine.py
-    (test_float64_step_is_charlm_s_formulas) holds them equal."""
+    matrices: what weight decay shrinks, views into params (default `decayed(params)`;
+    a flat buffer passes its matrices' views). The torch engine restates these formulas in
+    torch (TorchTeam.update in charlm/engines/torch_team.py): change both together;
+    tests/engines/test_torch_engine.py (test_float64_step_is_charlm_s_formulas) holds them equal."""
+    if cfg.weight_decay:
+        shrink = 1.0 - lr * cfg.weight_decay
+        for p in decayed(params) if matrices is None else matrices:
+            p *= shrink                                 # p −= lr·wd·p, outside the gradient (AdamW)
     state["step"] += 1
     t = state["step"]
     slots = state["slots"]
@@ -98,3 +127,8 @@ def update(params: dict[str, np.ndarray], grads: dict[str, np.ndarray], state: d
             m += g                                      # m = μ m + g
             np.multiply(m, lr, out=tmp)
             p -= tmp                                    # p −= lr · m
+        if cfg.ema:
+            ema = slots["ema"][name]
+            np.subtract(p, ema, out=tmp)
+            tmp *= ema_weight(cfg, t)
+            ema += tmp                                  # ema += w_t (p − ema)

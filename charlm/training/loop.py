@@ -91,23 +91,47 @@ def _train_step(r: RunState, log_ln_v: float) -> dict:
             "grad_norm": norm}
 
 
+@contextlib.contextmanager
+def _averaged(r: RunState):
+    """With --ema, the team holds the average of the weights (charlm/nn/optim.py) instead of the
+    weights while inside: what is validated, kept as the best and saved in best.pkl. Training
+    never sees it."""
+    if "ema" not in r.opt["slots"]:
+        yield
+        return
+    live = r.team.snapshot()
+    r.team.restore(r.team.average(r.opt))
+    try:
+        yield
+    finally:
+        r.team.restore(live)
+
+
 def _validate(r: RunState, source: str) -> float | None:
-    """nats/char of ids:source under the current parameters (None without a validation split),
-    laid out as `charlm eval perplexity` lays it out, so that the scores are the same."""
+    """nats/char of ids:source under the current parameters, or their average with --ema (None
+    without a validation split), laid out as `charlm eval perplexity` lays it out, so that the
+    scores are the same."""
     if source not in r.team.ids:
         return None
-    return r.team.score(source, defaults.EVAL_BATCH, defaults.EVAL_SEQ_LEN).nats_per_char
+    with _averaged(r):
+        return r.team.score(source, defaults.EVAL_BATCH, defaults.EVAL_SEQ_LEN).nats_per_char
 
 
 def _save(r: RunState, val: float | None, smoothed: float | None, final: bool) -> dict:
     """Record a validation, write last.pkl (and best.pkl if it improved): the eval event."""
     improved = val is not None and (r.best is None or val < r.best)
     if improved:
-        r.best, r.best_flat = val, r.team.snapshot()
+        with _averaged(r):
+            r.best, r.best_flat = val, r.team.snapshot()
     r.history.append({"step": r.progress["step"], "seconds": round(r.progress["elapsed"], 3),
                       "train_loss": smoothed, "val_loss": val})
     run_dir = r.plan.run_dir
-    _write(r, run_dir / rundir.LAST, *([run_dir / rundir.BEST] if improved or val is None else []))
+    best = [run_dir / rundir.BEST] if improved or val is None else []
+    averaged = "ema" in r.opt["slots"]  # last.pkl resumes the weights; best.pkl holds what was validated
+    _write(r, run_dir / rundir.LAST, *([] if averaged else best))
+    if averaged and best:
+        with _averaged(r):
+            _write(r, *best)
     return {"event": EVAL, "step": r.progress["step"], "val_loss": val, "best": r.best,
             "improved": improved, "final": final}
 
@@ -124,9 +148,9 @@ def _write(r: RunState, *paths) -> None:
 def _score_best_on_all(r: RunState) -> float:
     """The final validation's score (ids:val_all) of the parameters best.pkl holds."""
     live = r.team.snapshot()
-    r.team.restore(r.best_flat)
+    r.team.restore(r.best_flat)  # with --ema, best_flat is already the average that was validated
     try:
-        return _validate(r, "val_all")
+        return r.team.score("val_all", defaults.EVAL_BATCH, defaults.EVAL_SEQ_LEN).nats_per_char
     finally:
         r.team.restore(live)
 
@@ -146,7 +170,8 @@ def _validation(r: RunState, clock: Clock, smoothed: float | None, final: bool, 
     the eval event and the sample's text."""
     with clock.paused():  # budgets count training time, not validation
         val_event = _save(r, _validate(r, "val"), smoothed, final)
-        text = _sample(r)
+        with _averaged(r):  # the model that was validated writes it
+            text = _sample(r)
     samples.write(rundir.sample_row(step=r.progress["step"], seconds=round(r.progress["elapsed"], 3),
                                     val_loss=val_event["val_loss"], text=text, **defaults.TRAINING_SAMPLE))
     return val_event, text
@@ -156,7 +181,7 @@ def _keep(r: RunState, clock: Clock) -> str:
     """Keep the weights at this step (step-N.pkl, charlm/training/keep.py), on the paused clock; why
     it could not ("" when it did): a run is never stopped for a checkpoint along the way."""
     run_dir = r.plan.run_dir
-    with clock.paused():
+    with clock.paused(), _averaged(r):  # with --ema, the model validation sees
         payload = r.payload()  # every process of a torch run builds it (rank 0 gathers); rank 0 writes
         if not r.team.leader:
             return ""

@@ -4,8 +4,8 @@ Checked before anything is allocated, so that a model that cannot fit is refused
 in one line instead of failing inside numpy. The estimate counts what one training
 step holds at its peak (letters as in charlm.nn.model: N lanes, T steps, M = N·T,
 V vocabulary, E embedding, H hidden, G gates, L layers):
-    parameters, their gradients, the optimizer's moments, and the per-step
-    copies of the recurrent weights           (4 + slots) × P
+    parameters, their gradients, the optimizer's moments (and average), and
+    the per-step copies of the recurrent weights   (4 + slots) × P
     per layer: gate pre-activations, states and their gradients, the layer
     input and output, the dropout mask         ~ M × (3G + 6) × H
     the decoder: logits, probabilities and their gradient   3 × M × V
@@ -26,13 +26,14 @@ SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 1}  # moments per parameter, as charlm.
 MEMINFO = Path("/proc/meminfo")
 
 
-def training_bytes(cfg: ModelConfig, batch: int, seq_len: int, optimizer: str = "adam") -> int:
-    """Estimated peak bytes of one training step of `cfg` on batch × seq_len windows."""
+def training_bytes(cfg: ModelConfig, batch: int, seq_len: int, optimizer: str = "adam", average: bool = False) -> int:
+    """Estimated peak bytes of one training step of `cfg` on batch × seq_len windows;
+    average: the optimizer also keeps an average of the weights (--ema), one more slot."""
     n_params = sum(_size(shape) for shape in param_shapes(cfg).values())
     M, H, G = batch * seq_len, cfg.hidden, cfg.gates
     per_layer = M * (3 * G + 6) * H
     decoder = 3 * M * cfg.vocab_size
-    return BYTES * ((4 + SLOTS.get(optimizer, 2)) * n_params + cfg.layers * per_layer + decoder)
+    return BYTES * ((4 + SLOTS.get(optimizer, 2) + average) * n_params + cfg.layers * per_layer + decoder)
 
 
 def available_bytes() -> int | None:

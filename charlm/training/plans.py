@@ -23,7 +23,7 @@ from pathlib import Path
 
 from charlm import checkpoint, defaults, rundir, threads
 from charlm.checkpoint import Checkpoint
-from charlm.config import ModelConfig, OptimConfig, TrainConfig
+from charlm.config import ModelConfig, OptimConfig, TrainConfig, check_engine
 from charlm.data import batches, files
 from charlm.data import corpus as corpus_mod
 from charlm.data.corpus import Corpus
@@ -31,8 +31,9 @@ from charlm.data.files import Source
 from charlm.errors import CharlmError, UsageError
 from charlm.training import init_from, keep, memory, speed
 
-ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights")
-OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps")
+ARCH = ("cell", "layers", "hidden", "embedding_dim", "dropout", "tie_weights", "locked_dropout", "weight_drop",
+        "embed_dropout")
+OPTIM = ("optimizer", "lr", "clip", "schedule", "warmup_steps", "weight_decay", "ema")
 TRAIN = ("seq_len", "batch_size", "max_steps", "epochs", "time_budget", "val_fraction", "eval_every",
          "val_max_chars", "seed", "workers", "sample_every", "engine", "patience", "keep_every")
 OPTIONS = ARCH + OPTIM + TRAIN              # what a run can be given (`charlm train`'s options, `charlm.fit`'s)
@@ -99,6 +100,7 @@ def start(source: Source, run_dir: Path, given: dict, *, encoding: str = "utf-8"
     is the tier this machine can train enough steps of (charlm/defaults.py), timed here;
     `status` hears what takes a while."""
     model_kw, optim_kw, train_kw = _split(given)
+    check_engine(train_kw.get("engine"), model_kw)
     notes = _skipped(source)
     data = corpus_mod.load(source, run_dir, encoding, lambda text: notes.append(Note(text, False)))
     ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
@@ -129,6 +131,7 @@ def fine_tune(source: Source, run_dir: Path, init: Path, extend: bool, given: di
     data = corpus_mod.load(source, run_dir, encoding, lambda text: notes.append(Note(text, False)), ckpt.vocab,
                            extend)
     ocfg, tcfg = OptimConfig(**optim_kw), TrainConfig(**train_kw)
+    check_engine(tcfg.engine, dataclasses.asdict(ckpt.model))
     begin = init_from.start(ckpt, data.vocab, tcfg.seed)
     if added := begin.record["added_chars"]:
         notes.append(Note(f"added {len(added):,} character(s) the model never saw to its vocabulary, with freshly "
@@ -159,6 +162,7 @@ def resume(path: Path, paths: list[Path], glob: str | None, given: dict, *, enco
     if encoding is not None and encoding != ckpt.corpus.encoding:
         _refuse("encoding", encoding, ckpt.corpus.encoding, run_dir)
     ocfg, tcfg, changed = _resumed_configs(ckpt, given)
+    check_engine(tcfg.engine, dataclasses.asdict(ckpt.model))
     notes += changed
     old = ckpt.corpus.source
     if not paths:
@@ -309,7 +313,8 @@ def _speed_probe(data: Corpus, model_kw: dict, tcfg: TrainConfig, threads_n: int
 
 def check_memory(mcfg: ModelConfig, ocfg: OptimConfig, tcfg: TrainConfig) -> None:
     """Refuse, before anything is allocated, a configuration the machine cannot hold."""
-    need, have = memory.training_bytes(mcfg, tcfg.batch_size, tcfg.seq_len, ocfg.name), memory.available_bytes()
+    need = memory.training_bytes(mcfg, tcfg.batch_size, tcfg.seq_len, ocfg.name, bool(ocfg.ema))
+    have = memory.available_bytes()
     if have is not None and need > have:
         raise CharlmError(f"{mcfg.describe()} with batch {tcfg.batch_size} × seq {tcfg.seq_len} needs about "
                           f"{memory.human(need)} of memory to train (weights, {ocfg.name} moments, activations) "

@@ -131,12 +131,10 @@ def test_optimizers_and_tied_weights_agree(text_file, tmp_path, optimizer, tie):
     np.testing.assert_allclose(out["torch"], out["numpy"], rtol=1e-5)
 
 
-@needs_torch
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
-@pytest.mark.parametrize("name", ["adam", "rmsprop", "sgd"])
-def test_float64_step_is_charlm_s_formulas(cell, name):
-    """In float64 the engines agree to rounding: loss, gradient, clipping, the optimizer
-    update and the carried state of one step, then a second step from there."""
+def float64_pair(cell: str, ocfg: OptimConfig):
+    """A float64 torch team and the numpy reference it must equal, from the same start:
+    (cfg, team, its optimizer state, the numpy optimizer state, the numpy parameters, the numpy
+    carried state, the lanes, the window length)."""
     from charlm.engines.torch_team import TorchTeam
 
     V, B, T = 11, 6, 7
@@ -144,13 +142,21 @@ def test_float64_step_is_charlm_s_formulas(cell, name):
     rng = np.random.default_rng(0)
     params = model.init_params(cfg, rng, dtype=np.float64)
     ids = rng.integers(0, V, 600).astype(np.uint8)
-    ocfg = OptimConfig(name=name, clip=0.5)
     team = TorchTeam(cfg, params, B, {"train": ids}, device="cpu", distributed=False)
     opt_t = team.optimizer_state(0, optim.init_state(ocfg, params)["slots"])
-    opt_n = optim.init_state(ocfg, params)
     ref = {k: v.copy() for k, v in params.items()}
-    state = model.init_state(cfg, B, np.float64)
-    lanes = batches.lanes(ids, B)
+    return cfg, team, opt_t, optim.init_state(ocfg, params), ref, model.init_state(cfg, B, np.float64), \
+        batches.lanes(ids, B), T
+
+
+@needs_torch
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "sgd"])
+def test_float64_step_is_charlm_s_formulas(cell, name):
+    """In float64 the engines agree to rounding: loss, gradient, clipping, the optimizer
+    update and the carried state of one step, then a second step from there."""
+    ocfg = OptimConfig(name=name, clip=0.5)
+    cfg, team, opt_t, opt_n, ref, state, lanes, T = float64_pair(cell, ocfg)
     for k in range(2):
         x, y = batches.window(lanes, k, T)
         loss, _, state, cache = model.forward(ref, cfg, x, y, state)
