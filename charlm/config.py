@@ -118,6 +118,12 @@ class OptimConfig:
         if not 0.0 <= self.ema < 1.0:
             raise UsageError(f"--ema must be in [0, 1) (0 = off), got {self.ema}")
 
+    def describe(self) -> str:
+        """e.g. "adam lr 0.003 (cosine), weight decay 0.3, ema 0.999"."""
+        extras = [f"weight decay {self.weight_decay:g}" if self.weight_decay else "",
+                  f"ema {self.ema:g}" if self.ema else ""]
+        return f"{self.name} lr {self.lr:g} ({self.schedule})" + "".join(f", {e}" for e in extras if e)
+
 
 @dataclass(frozen=True)
 class TrainConfig:

@@ -162,9 +162,9 @@ def tier_model(tier: Tier) -> dict:
 
 
 def by_tier(field: str) -> str:
-    """A tier setting as --help shows it, e.g. "384 or 256 or 128 by the speed measured here …"."""
+    """A tier setting as --help shows it, e.g. "384 or 256 or 128 by measured speed …"."""
     values = " or ".join(f"{getattr(t, field):g}" for t in TIERS)
-    return f"{values} by the speed measured here (rule below); {getattr(NO_BUDGET, field):g} with no budget"
+    return f"{values} by measured speed (rule below); {getattr(NO_BUDGET, field):g} with no budget"
 
 
 def _decays() -> str:

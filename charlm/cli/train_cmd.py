@@ -59,13 +59,11 @@ def _opt(flag: str, help: str, default, **kw):
 
 def train(
     corpus: Annotated[list[Path] | None, typer.Argument(
-        help="UTF-8 text file(s) or folder(s) to learn from. Several files are read in sorted path order as "
-             f"one text, with {files.SEPARATOR_RULE}; validation is the tail of that text (--val-fraction), as "
-             "for one file",
-        show_default="the shakespeare corpus, else the python corpus (see `charlm corpus list`)")] = None,
-    glob: Annotated[str | None, typer.Option("--glob", help="In a folder, read the files (at any depth) whose "
-                                             "names match this pattern, e.g. '*.py'; hidden files and folders "
-                                             "are skipped", show_default="every file")] = None,
+        help=f"UTF-8 text file(s) or folder(s). Several are read as one text in sorted path order, with "
+             f"{files.SEPARATOR_RULE}; validation is its tail",
+        show_default="shakespeare, else python: `charlm corpus list`")] = None,
+    glob: Annotated[str | None, typer.Option("--glob", help="In a folder, read the files (at any depth) "
+                                             "matching this pattern, e.g. '*.py'; hidden ones are skipped", show_default="every file")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory",
                                                  show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
@@ -76,13 +74,13 @@ def train(
     dropout: Annotated[float | None, _opt("--dropout", "Dropout between layers and before the decoder",
                                              defaults.by_tier("dropout"), min=0.0, max=0.95)] = None,
     locked_dropout: Annotated[bool | None, _opt("--locked-dropout/--no-locked-dropout",
-                                                   "One --dropout mask per lane for a whole window, shared by "
-                                                   "its steps (variational dropout)", M.locked_dropout)] = None,
+                                                   "Share each --dropout mask across a window's steps "
+                                                   "(variational dropout)", M.locked_dropout)] = None,
     weight_drop: Annotated[float | None, _opt("--weight-drop", "DropConnect on the hidden-to-hidden weights: "
                                                  "one mask per step (numpy engine)", M.weight_drop,
                                                  min=0.0, max=0.95)] = None,
-    embed_dropout: Annotated[float | None, _opt("--embed-dropout", "Drop whole characters from the input: "
-                                                   "rows of the embedding, one mask per step (numpy engine)",
+    embed_dropout: Annotated[float | None, _opt("--embed-dropout", "Drop whole characters from the input, "
+                                                   "one mask per step (numpy engine)",
                                                    M.embed_dropout, min=0.0, max=0.95)] = None,
     tie_weights: Annotated[bool | None, _opt("--tie-weights/--no-tie-weights",
                                                 "Share the decoder with the embedding (needs E == H)",
@@ -129,30 +127,26 @@ def train(
                                            "one per usable core, ≥ 8 lanes each", min=1)] = None,
     threads_n: Annotated[int | None, _opt("--threads", f"BLAS threads per process (env {threads.ENV_THREADS})",
                                              1, min=1)] = None,
-    engine: Annotated[Engine | None, _opt("--engine", "Who computes the steps: charlm's numpy, or PyTorch "
-                                           "(pip install 'charlm\\[torch]'; torchrun for several processes)",
+    engine: Annotated[Engine | None, _opt("--engine", "numpy (charlm's) or torch (pip install "
+                                           "'charlm[torch]'; torchrun for several processes)",
                                            f"{T.engine}; a resume keeps the run's")] = None,
-    device: Annotated[Device | None, _opt("--device", "Where --engine torch trains (auto: a CUDA GPU, "
-                                           "else Apple's MPS, else the CPU)", "auto")] = None,
+    device: Annotated[Device | None, _opt("--device", "Where --engine torch trains (auto: CUDA, else "
+                                           "MPS, else the CPU)", "auto")] = None,
     sample_every: Annotated[int | None, _opt("--sample-every", "Print a sample every N validations, at most 10 "
                                                 "a run (0 = never)", T.sample_every, min=0)] = None,
-    keep_every: Annotated[int | None, _opt("--keep-every", "Keep a checkpoint of the weights every N steps "
-                                           "(RUN/step-000400.pkl …) beside best.pkl and last.pkl, for sample, eval, "
-                                           "info and report --step N; refused if they would not fit on the disk",
+    keep_every: Annotated[int | None, _opt("--keep-every", "Also keep the weights every N steps "
+                                           "(RUN/step-000400.pkl), for --step N of sample, eval, info and report; "
+                                           "refused if the disk cannot hold them",
                                            "none kept", min=1)] = None,
-    report: Annotated[bool, typer.Option("--report", help="Keep RUN/report.html up to date after each validation: "
-                                         "a light page (curves, the text as it grew, figures, configuration) that "
-                                         "reloads itself while the run goes and says how it ended; `charlm report "
-                                         "RUN` writes the full one")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the final "
-                                        "summary (metrics.jsonl still logs every "
-                                        f"{T.log_every}th step and every validation)")] = False,
+    report: Annotated[bool, typer.Option("--report", help="Keep RUN/report.html, a light page that reloads "
+                                         "itself, up to date after each validation (`charlm report RUN` writes "
+                                         "the full one)")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings, errors and the summary")] = False,
     resume: Annotated[Path | None, typer.Option("--resume", help="Continue a run exactly: RUN_DIR or "
                                                    "checkpoint", show_default=False)] = None,
-    init_from: Annotated[Path | None, typer.Option("--init-from", help="Fine-tune: a new run on CORPUS that "
-                                                      "starts from this run's (best.pkl) or checkpoint's weights, "
-                                                      "with its architecture and a fresh optimizer; the other "
-                                                      "settings take the defaults of a run given no options",
+    init_from: Annotated[Path | None, typer.Option("--init-from", help="Fine-tune: a new run on CORPUS from "
+                                                      "this run's best.pkl (or a checkpoint), with its "
+                                                      "architecture, a fresh optimizer and a new run's defaults",
                                                       show_default=False)] = None,
     extend_vocab: Annotated[bool, typer.Option("--extend-vocab", help="With --init-from: give characters the "
                                                "model never saw fresh rows, instead of stopping")] = False,
@@ -227,5 +221,5 @@ def _settings(plan: plans.Plan, given: dict) -> str:
         step = plan.init.record["step"]
         origin = (f"fine-tuning the model of {plan.init.record['path']}" + (f" (step {step})" if step else "")
                   + f" with a fresh optimizer and the defaults of a new run{yours}")
-    return (f"{origin}: {plan.mcfg.describe()}, {plan.ocfg.name} lr {plan.ocfg.lr:g} ({plan.ocfg.schedule}); "
+    return (f"{origin}: {plan.mcfg.describe()}, {plan.ocfg.describe()}; "
             "`charlm train --help` gives the rule, and options you give win")

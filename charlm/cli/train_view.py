@@ -120,8 +120,7 @@ class _View:
         verb = "resuming" if plan.checkpoint else "fine-tuning" if plan.init else "training"
         self.chat(f"charlm: {verb} {plan.mcfg.describe()} on {plan.data.path} — V={len(plan.data.vocab)}, "
                   f"{ev['params']:,} params, {ev['train_chars']:,} train / {ev['val_chars']:,} val chars, "
-                  f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.name} lr {ocfg.lr:g} "
-                  f"({ocfg.schedule}), {_budget(tcfg)} → {plan.run_dir}")
+                  f"batch {ev['batch']} × seq {tcfg.seq_len}, {ocfg.describe()}, {_budget(tcfg)} → {plan.run_dir}")
         slice_ = "validating on all of them"
         if ev["val_slice"]:
             final = "all" if ev["val_final"] == ev["val_chars"] else f"the first {ev['val_final']:,}"

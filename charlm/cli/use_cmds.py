@@ -128,9 +128,8 @@ def info(
     ]
     if ckpt.optim is not None:
         o = ckpt.optim
-        averaged = f"; best.pkl holds the average of the weights (ema {o.ema:g})" if o.ema else ""
-        lines.insert(3, ("optimizer", f"{o.name} lr {o.lr:g} ({o.schedule}), clip {o.clip:g}, "
-                                      f"weight decay {o.weight_decay:g}{averaged}"))
+        averaged = "; best.pkl holds the average of the weights" if o.ema else ""
+        lines.insert(3, ("optimizer", f"{o.describe()}, clip {o.clip:g}{averaged}"))
     if origin := data["init_from"]:
         added = origin.get("added_chars") or ""
         lines.append(("fine-tuned", f"from {origin.get('path')} (step {origin.get('step')}, sha256 "

@@ -115,7 +115,7 @@ def _table(entries: list[Entry], parts: list[list[int]]) -> str:
         corpus = (f"{Path(c.corpus.path).name} ({c.corpus.fingerprint.get('sha256', '?')[:8]})" if c.corpus else "—")
         cells = [f'<i class="swatch" style="background:{PALETTE[i % len(PALETTE)]}"></i>{esc(e.label)}',
                  esc(m.describe()), f"{sum(p.size for p in c.params.values()):,}",
-                 esc(f"{o.name} lr {o.lr:g}, {o.schedule}") if o else "—",
+                 esc(o.describe()) if o else "—",
                  esc(f"{t.batch_size} × {t.seq_len}") if t else "—", f"{steps:,}", f"{seconds:,.0f} s",
                  num(best), num(best and best / math.log(2), ".3f"), f"{c.step:,}" if c.step is not None else "—",
                  f"{gradflow.decay(e.flow):.2g}" if e.flow else "—", esc(corpus), f"{len(c.vocab)} chars"]

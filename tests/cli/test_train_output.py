@@ -97,7 +97,7 @@ def test_settings_line_shows_what_runs_and_help_gives_the_rule(shared, tmp_path)
     assert "2×256" not in log and "defaults.py" not in log and "README" not in log
     proc = subprocess.run(CHARLM + ["train", "--help"], cwd=tmp_path, env={**ENV, "COLUMNS": "400"},
                           capture_output=True, text=True, timeout=60)
-    assert "384 or 256 or 128 by the speed measured here (rule below); 256 with no budget" in " ".join(
+    assert "384 or 256 or 128 by measured speed (rule below); 256 with no budget" in " ".join(
         proc.stdout.split()), proc.stdout  # help wraps at 80 columns
     assert "defaults.py" not in proc.stdout
 
