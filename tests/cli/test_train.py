@@ -303,6 +303,8 @@ CASES = (
          "--device chooses where --engine torch trains"),
         ("train-val-max-chars-1", ["train", "{corpus}", "--out", "{tmp}/out", "--val-max-chars", "1"], USAGE,
          "--val-max-chars must be 0"),
+        ("train-weight-decay-past-lr", ["train", "{corpus}", "--out", "{tmp}/out", "--optimizer", "sgd",
+                                        "--weight-decay", "1"], USAGE, "lr × weight decay must be under 1"),
     ]
 )
 test_bad_input_subprocess, test_bad_input_cli_runner = bad_input_tests(

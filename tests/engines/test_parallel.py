@@ -104,7 +104,8 @@ def test_flat_update_equals_per_name_update(name):
     for _ in range(3):
         grads = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in params.items()}
         optim.update(params, grads, state, cfg, 0.01)
-        optim.update({"all": flat_p}, {"all": layout.pack(grads)}, flat_state, cfg, 0.01)
+        matrices = [v for v in layout.views(flat_p).values() if v.ndim >= 2]  # what weight decay shrinks
+        optim.update({"all": flat_p}, {"all": layout.pack(grads)}, flat_state, cfg, 0.01, matrices)
     for k, v in layout.views(flat_p).items():
         assert np.array_equal(v, params[k])
 

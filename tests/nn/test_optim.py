@@ -30,7 +30,7 @@ def trajectory(cfg: OptimConfig, lr: float = 0.01, seed: int = 0):
 
 
 def test_adam_matches_its_formula():
-    cfg = OptimConfig(name="adam", beta1=0.8, beta2=0.95, eps=1e-6)
+    cfg = OptimConfig(name="adam", beta1=0.8, beta2=0.95, eps=1e-6, weight_decay=0.0)  # Adam alone
     start, grads, after = trajectory(cfg)
     for name in start:
         p, m, v = start[name].copy(), 0.0, 0.0

@@ -94,7 +94,7 @@ def test_a_diverged_run_says_so(tmp_path):
     resume = checkpoint.load(tmp_path / "run" / rundir.LAST)
     zeros = {k: np.zeros_like(v) for k, v in resume.params.items()}
     resume = dataclasses.replace(resume, optimizer={"step": 0, "slots": {"m": zeros, "v": dict(zeros)}})
-    wild = plans.decide(plan.data, plan.run_dir, plan.mcfg, OptimConfig(lr=1e3, clip=0),
+    wild = plans.decide(plan.data, plan.run_dir, plan.mcfg, OptimConfig(lr=1e3, clip=0, weight_decay=0.0, ema=0.0),
                         dataclasses.replace(plan.tcfg, max_steps=200, eval_every=50), checkpoint=resume)
     with pytest.raises(CharlmError, match="diverged"):
         train_view.show(wild, quiet=True, live=True)
@@ -135,8 +135,9 @@ def test_a_page_that_cannot_be_written_does_not_stop_the_run(tmp_path, monkeypat
 @pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 def test_the_live_page_updates_in_a_browser_during_a_run(tmp_path):
     (tmp_path / "c.txt").write_text(TEXT, encoding="utf-8")
+    log = open(tmp_path / "train.log", "w", encoding="utf-8")  # a file, not a pipe nobody reads until the end
     proc = subprocess.Popen(CHARLM + ["train", "c.txt", "--out", "r", "--time-budget", "12", "--report", *TINY],
-                            cwd=tmp_path, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=tmp_path, env=ENV, stdout=log, stderr=subprocess.STDOUT, text=True)
     page = tmp_path / "r" / rundir.REPORT
     tools = DevTools(tmp_path / "profile")
     try:
@@ -158,7 +159,7 @@ def test_the_live_page_updates_in_a_browser_during_a_run(tmp_path):
             if "Finished" in tab.eval("document.getElementById('live').textContent"):
                 break
             tab.wait_load(timeout=60)
-        assert proc.wait(timeout=60) == 0
+        assert proc.wait(timeout=60) == 0, (tmp_path / "train.log").read_text(encoding="utf-8")[-2000:]
         assert "reached --time-budget 12s" in tab.eval("document.getElementById('live').textContent")
         assert tab.eval("document.querySelector('meta[http-equiv=refresh]')") is None
         assert tab.errors() == [] and not tab.overflows()
@@ -167,4 +168,5 @@ def test_the_live_page_updates_in_a_browser_during_a_run(tmp_path):
         tools.close()
         if proc.poll() is None:
             proc.kill()
-        proc.communicate()
+        proc.wait()
+        log.close()

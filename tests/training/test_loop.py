@@ -132,7 +132,7 @@ def test_divergence_stops_and_keeps_last_good(text_file, tmp_path):
     run_to_end(data, tmp_path / "run", mcfg, OptimConfig(), tcfg)
     good = (tmp_path / "run" / "last.pkl").read_bytes()
     resume = checkpoint.load(tmp_path / "run" / "last.pkl")
-    wild = OptimConfig(name="adam", lr=1e3, clip=0)
+    wild = OptimConfig(name="adam", lr=1e3, clip=0, weight_decay=0.0, ema=0.0)  # the moments made below
     zeros = {k: np.zeros_like(v) for k, v in resume.params.items()}
     resume = dataclasses.replace(resume, optimizer={"step": 0, "slots": {"m": zeros, "v": dict(zeros)}})
     events = run_to_end(data, tmp_path / "run", mcfg, wild, TrainConfig(seq_len=10, batch_size=4,

@@ -30,7 +30,7 @@ def plan_for(root, name: str = "run", **train) -> plans.Plan:
 
 
 def test_every_validation_writes_a_sample_and_how_it_was_drawn(tmp_path):
-    events = run_events(plan_for(tmp_path, sample_every=2))
+    events = run_events(plan_for(tmp_path, sample_every=2, keep_every=6))
     rows = rundir.read_samples(tmp_path / "run")
     lines = (tmp_path / "run" / rundir.SAMPLES).read_text(encoding="utf-8").splitlines()
     assert [list(json.loads(line)) for line in lines] == [list(rundir.SAMPLE_FIELDS)] * 4  # the schema, in order
@@ -40,9 +40,10 @@ def test_every_validation_writes_a_sample_and_how_it_was_drawn(tmp_path):
     for r in rows:
         assert {k: r[k] for k in defaults.TRAINING_SAMPLE} == defaults.TRAINING_SAMPLE
         assert len(r["text"]) == defaults.TRAINING_SAMPLE["length"] and r["seconds"] >= 0
-    # the last sample is what the saved model writes with the recorded settings: anyone can redraw it
+    # the last sample is what the model kept at its step (with the default --ema, the average of the
+    # weights, as validation saw it) writes with the recorded settings: anyone can redraw it
     s = defaults.TRAINING_SAMPLE
-    redrawn = charlm.load(tmp_path / "run" / rundir.LAST).sample(s["prime"], length=s["length"],
+    redrawn = charlm.load(rundir.kept_path(tmp_path / "run", 24)).sample(s["prime"], length=s["length"],
                                                                  temperature=s["temperature"], seed=s["seed"])
     assert redrawn == rows[-1]["text"]
     printed = [e for e in events if e["event"] == loop.SAMPLE]   # the log shows some of the same samples
