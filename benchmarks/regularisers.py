@@ -7,7 +7,7 @@
 A step is what charlm/training/loop.py times: forward and backward over the worker
 processes (charlm/engines/parallel.py), global-norm clipping and the optimizer update.
 Each variant changes one setting of the plain step (the tier's model without dropout,
-Adam); the last one is the proposed default of the 1800 s tier. The variants are timed
+Adam without weight decay or average); the last one is the defaults' pair (charlm/defaults.py). The variants are timed
 in turn within each round, each on its own team of workers, and the rounds repeated,
 so a change of load hits every variant alike; the table gives each variant's median ms
 per step and its ratio to the plain step's median. Run it on a quiet machine: the
@@ -31,6 +31,7 @@ from charlm.engines.numpy_team import NumpyTeam
 from charlm.nn import model, optim
 
 V = 65  # tinyshakespeare's vocabulary
+PLAIN_OPTIM = {"weight_decay": 0.0, "ema": 0.0}  # the plain step: Adam alone, whatever the defaults
 # (name, ModelConfig keywords, OptimConfig keywords) over the plain step
 VARIANTS = (
     ("plain", {}, {}),
@@ -38,8 +39,9 @@ VARIANTS = (
     ("locked dropout 0.2", {"dropout": 0.2, "locked_dropout": True}, {}),
     ("weight drop 0.2", {"weight_drop": 0.2}, {}),
     ("embedding dropout 0.1", {"embed_dropout": 0.1}, {}),
-    ("weight decay 0.1", {}, {"weight_decay": 0.1}),
+    ("weight decay 0.3", {}, {"weight_decay": 0.3}),
     ("ema 0.999", {}, {"ema": 0.999}),
+    ("the defaults' weight decay 0.3 and ema", {}, {"weight_decay": 0.3, "ema": 0.999}),
 )
 
 
@@ -68,8 +70,8 @@ def measure(hidden: int, variants, args) -> dict[str, list[float]]:
     for _ in range(args.rounds):
         for name, model_kw, optim_kw in variants:
             cfg = ModelConfig(V, cell="gru", layers=2, hidden=hidden, **model_kw)
-            out[name].append(step_ms(cfg, OptimConfig(**optim_kw), args.batch, args.seq_len, args.workers,
-                                     args.steps))
+            ocfg = OptimConfig(**{**PLAIN_OPTIM, **optim_kw})
+            out[name].append(step_ms(cfg, ocfg, args.batch, args.seq_len, args.workers, args.steps))
     return out
 
 
