@@ -63,7 +63,8 @@ def train(
              f"{files.SEPARATOR_RULE}; validation is its tail",
         show_default="shakespeare, else python: `charlm corpus list`")] = None,
     glob: Annotated[str | None, typer.Option("--glob", help="In a folder, read the files (at any depth) "
-                                             "matching this pattern, e.g. '*.py'; hidden ones are skipped", show_default="every file")] = None,
+                                             "matching this pattern, e.g. '*.py'; hidden ones are skipped",
+                                             show_default="every file")] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Run directory",
                                                  show_default="runs/<corpus name>")] = None,
     cell: Annotated[Cell | None, _opt("--cell", "Recurrent cell", M.cell)] = None,
