@@ -116,9 +116,8 @@ class OptimConfig:
         if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
             raise UsageError(f"--weight-decay must be ≥ 0, got {self.weight_decay}")
         if self.lr * self.weight_decay >= 1:
-            raise UsageError(f"--weight-decay {self.weight_decay:g} with --lr {self.lr:g} would shrink the weights "
-                             f"by {self.lr * self.weight_decay:g} of themselves a step (at least all of them); "
-                             "lr × weight decay must be under 1")
+            raise UsageError(f"--weight-decay {self.weight_decay:g} with --lr {self.lr:g} would scale the weights "
+                             f"by {1 - self.lr * self.weight_decay:g} each step; lr × weight decay must be under 1")
         if not 0.0 <= self.ema < 1.0:
             raise UsageError(f"--ema must be in [0, 1) (0 = off), got {self.ema}")
 

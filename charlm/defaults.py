@@ -70,7 +70,8 @@ LEARNING_RATES = {"adam": 3e-3, "rmsprop": 3e-3, "sgd": 1.0}
 CLIP = 5.0                  # global gradient-norm limit
 SCHEDULE, WARMUP_STEPS, MIN_LR_RATIO = "cosine", 100, 0.1
 # Regularisers (RESULTS.md, "Regularisers for the data-limited regime"): of those measured, weight decay
-# and an average of the weights won, together, in every tier; the dropout variants did not, and are off.
+# and an average of the weights won, together (the 2×256 screen, the 300 s and 1800 s runs, the small
+# Korean text; the 2×128 tier takes them unmeasured); the dropout variants did not, and are off.
 # Weight decay is per optimizer, as its rate: 0.3 measured for Adam; the others' were not measured, and
 # stay 0. A checkpoint saved before one of them existed reads it as off (charlm/checkpoint.py).
 LOCKED_DROPOUT = False      # dropout masks shared by the steps of a window (variational)
