@@ -7,6 +7,8 @@ decay on the weight matrices' views of them).
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from charlm.config import OptimConfig
@@ -31,9 +33,13 @@ class NumpyTeam(Team):
     def clip_grads(self, grad: np.ndarray, max_norm: float) -> float:
         return optim.clip_grads({"all": grad}, max_norm)
 
+    @cached_property
+    def matrices(self) -> list[np.ndarray]:
+        """What weight decay shrinks (optim.decayed): the weight matrices' views of the flat buffer."""
+        return optim.decayed(self.params)
+
     def update(self, grad: np.ndarray, opt: dict, ocfg: OptimConfig, lr: float) -> None:
-        matrices = optim.decayed(self.params) if ocfg.weight_decay else None  # views of the flat buffer
-        optim.update({"all": self.flat}, {"all": grad}, opt, ocfg, lr, matrices)
+        optim.update({"all": self.flat}, {"all": grad}, opt, ocfg, lr, self.matrices)
 
     def average(self, opt: dict) -> np.ndarray:
         return opt["slots"]["ema"]["all"]                                   # (P,)

@@ -4,10 +4,10 @@
 `charlm.fit` — and a generator of events (plain dicts with an "event" key, one of the
 constants below) that the caller renders; the library never prints. It reads the plan
 (charlm/training/plans.py) and never changes it. Read it top to bottom: `run` hands on
-the plan's notes, starts the team and owns Ctrl-C; `_loop` repeats `_train_step`,
-`_validate` and `_save` until a budget or early stopping (charlm/training/budget.py)
-ends the run. Each validation also writes the model's sample into samples.jsonl
-(`_validation`), and with --keep-every the weights are kept every N steps (`_keep`,
+the plan's notes, starts the team and owns Ctrl-C; `_loop` repeats `_train_step` and
+`_validation` until a budget or early stopping (charlm/training/budget.py) ends the run.
+Each validation is scored, recorded and saved, and writes the model's sample into
+samples.jsonl; with --keep-every the weights are kept every N steps (`_keep`,
 charlm/training/keep.py). The run's state and clock are charlm/training/state.py's,
 the checkpoint format charlm/checkpoint.py's, the run directory's layout charlm/rundir.py's.
 """
@@ -108,30 +108,21 @@ def _averaged(r: RunState):
 
 
 def _validate(r: RunState, source: str) -> float | None:
-    """nats/char of ids:source under the current parameters, or their average with --ema (None
-    without a validation split), laid out as `charlm eval perplexity` lays it out, so that the
-    scores are the same."""
+    """nats/char of ids:source under the parameters the team holds (None without a validation
+    split), laid out as `charlm eval perplexity` lays it out, so that the scores are the same."""
     if source not in r.team.ids:
         return None
-    with _averaged(r):
-        return r.team.score(source, defaults.EVAL_BATCH, defaults.EVAL_SEQ_LEN).nats_per_char
+    return r.team.score(source, defaults.EVAL_BATCH, defaults.EVAL_SEQ_LEN).nats_per_char
 
 
-def _save(r: RunState, val: float | None, smoothed: float | None, final: bool) -> dict:
-    """Record a validation, write last.pkl (and best.pkl if it improved): the eval event."""
+def _record(r: RunState, val: float | None, smoothed: float | None, final: bool) -> dict:
+    """Record a validation of the parameters the team holds, keeping them as the best if they
+    improved: the eval event."""
     improved = val is not None and (r.best is None or val < r.best)
     if improved:
-        with _averaged(r):
-            r.best, r.best_flat = val, r.team.snapshot()
+        r.best, r.best_flat = val, r.team.snapshot()
     r.history.append({"step": r.progress["step"], "seconds": round(r.progress["elapsed"], 3),
                       "train_loss": smoothed, "val_loss": val})
-    run_dir = r.plan.run_dir
-    best = [run_dir / rundir.BEST] if improved or val is None else []
-    averaged = "ema" in r.opt["slots"]  # last.pkl resumes the weights; best.pkl holds what was validated
-    _write(r, run_dir / rundir.LAST, *([] if averaged else best))
-    if averaged and best:
-        with _averaged(r):
-            _write(r, *best)
     return {"event": EVAL, "step": r.progress["step"], "val_loss": val, "best": r.best,
             "improved": improved, "final": final}
 
@@ -150,7 +141,7 @@ def _score_best_on_all(r: RunState) -> float:
     live = r.team.snapshot()
     r.team.restore(r.best_flat)  # with --ema, best_flat is already the average that was validated
     try:
-        return r.team.score("val_all", defaults.EVAL_BATCH, defaults.EVAL_SEQ_LEN).nats_per_char
+        return _validate(r, "val_all")
     finally:
         r.team.restore(live)
 
@@ -166,12 +157,19 @@ def _sample(r: RunState) -> str:
 
 
 def _validation(r: RunState, clock: Clock, smoothed: float | None, final: bool, samples) -> tuple[dict, str]:
-    """Validate, save (`_save`) and write the step's sample into samples.jsonl, on the paused clock:
-    the eval event and the sample's text."""
+    """Validate and record, write last.pkl (and best.pkl if it improved) and the step's sample into
+    samples.jsonl, on the paused clock: the eval event and the sample's text. With --ema one swap
+    (`_averaged`) covers what the average does: it is validated, kept as the best, saved in best.pkl
+    and writes the sample; last.pkl, which a resume continues, holds the weights themselves."""
+    run_dir, averaged = r.plan.run_dir, "ema" in r.opt["slots"]
     with clock.paused():  # budgets count training time, not validation
-        val_event = _save(r, _validate(r, "val"), smoothed, final)
-        with _averaged(r):  # the model that was validated writes it
+        with _averaged(r):
+            val_event = _record(r, _validate(r, "val"), smoothed, final)
+            best = [run_dir / rundir.BEST] if val_event["improved"] or val_event["val_loss"] is None else []
+            if averaged and best:
+                _write(r, *best)
             text = _sample(r)
+        _write(r, run_dir / rundir.LAST, *([] if averaged else best))
     samples.write(rundir.sample_row(step=r.progress["step"], seconds=round(r.progress["elapsed"], 3),
                                     val_loss=val_event["val_loss"], text=text, **defaults.TRAINING_SAMPLE))
     return val_event, text
